@@ -31,13 +31,15 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml mlcourse/resources/jupyterlab-overrides.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the course environment into $(VENV) (first time: a few minutes)..."
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@mkdir -p .jupyter/config .jupyter/data .jupyter/runtime .jupyter/ipython .jupyter/matplotlib
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp mlcourse/resources/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $(STAMP)
 
 setup: $(STAMP)  ## build .venv from requirements.txt (only when missing or out of date)
