@@ -128,14 +128,20 @@ def solution_problems(path: Path) -> Iterator[Problem]:
 
 
 def _solution_texts(solution) -> Iterator[str]:
-    """Substantial lines of solution regions and hidden tests (what must never be released)."""
+    """Substantial lines of solution regions and hidden tests (what must never be released),
+    leaving out lines that the solution also shows outside those regions (a visible test
+    repeated in the hidden block, say)."""
+    public = "\n".join(
+        grading.HIDDEN_TESTS_REGION.sub("", grading.SOLUTION_REGION.sub("", cell.source))
+        for cell in solution.cells)
     for cell in solution.cells:
         regions = grading.SOLUTION_REGION.findall(cell.source)
         regions += [m.group(0) for m in grading.HIDDEN_TESTS_REGION.finditer(cell.source)]
         for region in regions:
             for line in region.splitlines():
                 line = line.strip()
-                if len(line) >= 30 and not line.startswith("#") and "BEGIN" not in line:
+                if len(line) >= 30 and not line.startswith("#") and "BEGIN" not in line \
+                        and line not in public:
                     yield line
 
 

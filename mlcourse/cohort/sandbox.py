@@ -44,22 +44,25 @@ def sandbox_command(command: list[str], workdir: str, ipc_dir: str, hidden: list
     """The bwrap + prlimit command line around a kernel command."""
     wrapped = [bwrap_path(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                "--tmpfs", "/tmp"]
-    for path in hidden:
-        if path and os.path.isdir(path):
-            wrapped += ["--tmpfs", path]
-    wrapped += ["--bind", workdir, workdir, "--bind", ipc_dir, ipc_dir,
-                "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-                "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-                # Scratch state (IPython history, matplotlib cache) goes to the IPC folder,
-                # which the grader empties between learners, not into the graded folder.
-                "--setenv", "HOME", f"{ipc_dir}/home",
-                "--setenv", "IPYTHONDIR", f"{ipc_dir}/home/.ipython",
-                "--setenv", "MPLCONFIGDIR", f"{ipc_dir}/home/.matplotlib",
-                "--setenv", "TMPDIR", "/tmp",
-                # ipykernel polls the PID in JPY_PARENT_PID and exits when its parent is not
-                # that PID; in a PID namespace it never is. --die-with-parent does that job.
-                "--unsetenv", "JPY_PARENT_PID",
-                "--chdir", workdir, "--"]
+    hidden = [path for path in hidden if path and os.path.isdir(path)]
+    for path in hidden:                      # an empty folder in place of the real one...
+        wrapped += ["--tmpfs", path]
+    wrapped += ["--bind", workdir, workdir, "--bind", ipc_dir, ipc_dir]
+    for path in hidden:                      # ...made read-only once the binds are in place
+        wrapped += ["--remount-ro", path]
+    wrapped += [
+        "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+        "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+        # Scratch state (IPython history, matplotlib cache) goes to the IPC folder, which the
+        # grader empties between learners, not into the graded folder.
+        "--setenv", "HOME", f"{ipc_dir}/home",
+        "--setenv", "IPYTHONDIR", f"{ipc_dir}/home/.ipython",
+        "--setenv", "MPLCONFIGDIR", f"{ipc_dir}/home/.matplotlib",
+        "--setenv", "TMPDIR", "/tmp",
+        # ipykernel polls the PID in JPY_PARENT_PID and exits when its parent is not that PID;
+        # in a PID namespace it never is. --die-with-parent does that job instead.
+        "--unsetenv", "JPY_PARENT_PID",
+        "--chdir", workdir, "--"]
     limits = [shutil.which("prlimit") or "prlimit", f"--as={memory_mb * 1024 * 1024}",
               "--core=0", "--"]
     return wrapped + limits + list(command)
