@@ -203,6 +203,7 @@ class TaskResult:
 class NotebookResult:
     assignment: str
     tasks: list[TaskResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # problems outside the test cells
 
     @property
     def auto_score(self) -> float:
@@ -309,7 +310,7 @@ class PrivateCourse:
                                   f"{self.assignment}.ipynb", as_version=NBFORMAT_VERSION)
         cells = graded_cells(graded_nb)
         messages = {gid: error_summary(cell) for gid, cell in cells.items()}
-        outcome = NotebookResult(self.assignment)
+        outcome = NotebookResult(self.assignment, notes=timeout_notes(graded_nb))
         with quiet_logging(), Gradebook(self.api.coursedir.db_url,
                                         course_id="mlcourse") as gradebook:
             notebook = gradebook.find_submission_notebook(self.assignment, self.assignment,
@@ -330,6 +331,17 @@ class PrivateCourse:
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def timeout_notes(nb) -> list[str]:
+    """One note per cell that ran past the time limit, test cell or not."""
+    notes = []
+    for index, cell in enumerate(nb.cells):
+        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            name = nbgrader_meta(cell).get("grade_id") or f"number {index + 1}"
+            notes.append(f"cell {name} ran past the time limit and was stopped "
+                         "(an endless loop?); the cells after it ran without it")
+    return notes
 
 
 def error_summary(cell) -> tuple[str, str]:

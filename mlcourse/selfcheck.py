@@ -51,6 +51,7 @@ def format_result(result: grading.NotebookResult, notebook: Path) -> str:
         summary += (f"; {result.manual_max:g} more for written answers, graded by an instructor"
                     " (see the rubric in solutions/ once you have written yours)")
     lines.append(summary)
+    lines += [f"  note: {note}" for note in result.notes]
     return "\n".join(lines)
 
 

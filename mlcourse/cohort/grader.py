@@ -84,6 +84,9 @@ def _worker_config(cohort: Cohort, ipc_dir: Path, timeout: int, memory_mb: int,
         config.SandboxedKernelManager.memory_mb = memory_mb
         config.SandboxedKernelManager.hidden_paths = hidden
         config.SandboxedKernelManager.ipc_dir = str(ipc_dir)
+        root = paths.course_root()
+        config.SandboxedKernelManager.readonly_paths = [
+            sys.prefix, sys.base_prefix, str(root / "mlcourse"), str(root / "datasets")]
     return config
 
 

@@ -40,13 +40,21 @@ def bwrap_path() -> str:
 
 
 def sandbox_command(command: list[str], workdir: str, ipc_dir: str, hidden: list[str],
-                    memory_mb: int) -> list[str]:
-    """The bwrap + prlimit command line around a kernel command."""
+                    memory_mb: int, readonly: list[str] = ()) -> list[str]:
+    """The bwrap + prlimit command line around a kernel command.
+
+    ``readonly`` folders are mounted back read-only after /tmp and the hidden folders are
+    emptied: the Python environment and the course's package and data may live under /tmp
+    (a fresh clone in CI, say) and the kernel needs them.
+    """
     wrapped = [bwrap_path(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                "--tmpfs", "/tmp"]
     hidden = [path for path in hidden if path and os.path.isdir(path)]
     for path in hidden:                      # an empty folder in place of the real one...
         wrapped += ["--tmpfs", path]
+    for path in readonly:
+        if path and os.path.exists(path):
+            wrapped += ["--ro-bind", path, path]
     wrapped += ["--bind", workdir, workdir, "--bind", ipc_dir, ipc_dir]
     for path in hidden:                      # ...made read-only once the binds are in place
         wrapped += ["--remount-ro", path]
@@ -75,6 +83,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     hidden_paths = List(Unicode(), help="folders replaced by empty tmpfs").tag(config=True)
     ipc_dir = Unicode("", help="folder holding connection files and IPC sockets"
                       ).tag(config=True)
+    readonly_paths = List(Unicode(), help="folders the kernel needs, mounted back read-only"
+                          ).tag(config=True)
 
     async def _async_pre_start_kernel(self, **kw):
         # The connection file must be inside the IPC folder, the only folder the sandbox
@@ -94,4 +104,4 @@ class SandboxedKernelManager(AsyncKernelManager):
         ipc_dir = self.ipc_dir or os.path.dirname(self.connection_file)
         os.makedirs(os.path.join(ipc_dir, "home"), exist_ok=True)
         return sandbox_command(command, workdir, ipc_dir, list(self.hidden_paths),
-                               self.memory_mb)
+                               self.memory_mb, list(self.readonly_paths))
