@@ -97,7 +97,7 @@ test: $(STAMP) wheels system-packages  ## the whole suite: notebooks, grading ro
 	    --nbval lessons/ --nbval-sanitize-with tests/nbval_sanitize.cfg
 	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile \
 	    --nbval-lax solutions/
-	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile tests/
+	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadgroup tests/
 
 clean:  ## remove generated state (keeps .venv)
 	rm -rf .jupyter .nbgrader .pytest_cache .cache/check

