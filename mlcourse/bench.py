@@ -81,8 +81,21 @@ def notebook_table(runs: list[NotebookRun]) -> str:
     return "\n".join(lines)
 
 
-def bench(out: Callable[[str], None] = print, only: str | None = None) -> int:
-    """Run every benchmark section; return 1 if a target is missed."""
+def bench(out: Callable[[str], None] = print, only: str | None = None,
+          sections: tuple[str, ...] = ("notebooks", "cohort"), learners: int = 100) -> int:
+    """Run the benchmark sections; return 1 if a target is missed."""
+    missed = False
+    if "notebooks" in sections:
+        missed |= notebook_bench(out, only) != 0
+    if "cohort" in sections:
+        out("")
+        figures = cohort_bench(learners=learners, out=out)
+        missed |= figures["speedup_vs_stock"] < 1.8 or figures["overhead_vs_floor"] > 0.2
+    return 1 if missed else 0
+
+
+def notebook_bench(out: Callable[[str], None] = print, only: str | None = None) -> int:
+    """Every lesson and solution, top to bottom; return 1 if a target is missed."""
     selected = [p for p in notebooks() if only is None or only in p.name]
     out(f"Notebooks: {len(selected)} run top to bottom, one fresh kernel each "
         f"(targets: {WALL_TARGET_S:.0f} s, {RSS_TARGET_MIB:.0f} MiB)")
@@ -92,3 +105,95 @@ def bench(out: Callable[[str], None] = print, only: str | None = None) -> int:
         runs.append(run_notebook(path))
     out(notebook_table(runs))
     return 0 if all(r.within_targets for r in runs) else 1
+
+
+# ------------------------------------------------------------------ cohort grading throughput
+
+_FLOOR_WORKER = r"""
+import json, sys, time
+import nbformat
+from nbclient import NotebookClient
+paths = json.loads(sys.stdin.read())
+for path in paths:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}})
+    client.execute()
+"""
+
+RUNNABLE_PROFILES = [("right", 0.5), ("partly-wrong", 0.35), ("blank", 0.05), ("late", 0.10)]
+
+
+def _floor(notebooks: list[Path], workers: int) -> float:
+    """Raw nbclient execution of the same notebooks, sharded over the same number of
+    processes: what grading would cost if it did nothing but run the code."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlcourse-floor-") as scratch:
+        copies = []
+        for index, notebook in enumerate(notebooks):   # run copies: never touch the originals
+            folder = Path(scratch) / str(index)
+            folder.mkdir()
+            shutil.copy(notebook, folder / notebook.name)
+            copies.append(str(folder / notebook.name))
+        shards = [copies[i::workers] for i in range(workers)]
+        started = time.perf_counter()
+        processes = [subprocess.Popen([sys.executable, "-c", _FLOOR_WORKER],
+                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, text=True)
+                     for shard in shards if shard]
+        for process, shard in zip(processes, [s for s in shards if s]):
+            process.stdin.write(json.dumps(shard))
+            process.stdin.close()
+        for process in processes:
+            process.wait()
+        return time.perf_counter() - started
+
+
+def cohort_bench(learners: int = 100, assignments: list[str] | None = None,
+                 workers: int | None = None, out: Callable[[str], None] = print) -> dict:
+    """Grade one simulated cohort three ways in one run and compare their wall times."""
+    import os
+    import shutil
+    import tempfile
+
+    from .cohort import grader, simulate
+
+    assignments = assignments or paths.assignment_ids()[:2]
+    workers = workers or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="mlcourse-bench-") as scratch:
+        ours_dir, stock_dir = Path(scratch) / "ours", Path(scratch) / "stock"
+        simulate.simulate(ours_dir, learners, seed=0, assignments=assignments,
+                          out=lambda line: None, profiles_weights=RUNNABLE_PROFILES)
+        shutil.copytree(ours_dir, stock_dir)
+        submissions = sorted((ours_dir / "submitted").glob("*/*/*.ipynb"))
+        out(f"Cohort grading: {learners} learners x {len(assignments)} assignments = "
+            f"{len(submissions)} submissions ({', '.join(assignments)}), {workers} workers")
+
+        out("  [1/3] raw nbclient execution (the floor) ...")
+        floor = _floor(submissions, workers)
+
+        out("  [2/3] mlcourse cohort autograde (sandboxed, parallel) ...")
+        started = time.perf_counter()
+        grader.autograde(ours_dir, assignments, workers=workers, out=lambda line: None,
+                         show_progress=False)
+        ours = time.perf_counter() - started
+
+        out("  [3/3] stock nbgrader autograde (one command per assignment) ...")
+        started = time.perf_counter()
+        for assignment in assignments:
+            subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment,
+                            "--force"], cwd=stock_dir, capture_output=True, text=True)
+        stock = time.perf_counter() - started
+
+    figures = {"submissions": len(submissions), "floor_s": floor, "ours_s": ours,
+               "stock_s": stock, "speedup_vs_stock": stock / ours,
+               "overhead_vs_floor": ours / floor - 1}
+    out(f"{'grader':<34}{'wall s':>9}{'per submission s':>18}")
+    for name, seconds in [("raw nbclient (floor)", floor), ("mlcourse cohort autograde", ours),
+                          ("stock nbgrader autograde", stock)]:
+        out(f"{name:<34}{seconds:>9.1f}{seconds / len(submissions):>18.2f}")
+    out(f"ours vs stock: {figures['speedup_vs_stock']:.2f}x faster (target >= 1.8x); "
+        f"ours vs floor: {figures['overhead_vs_floor']:+.0%} (target <= +20%)")
+    return figures

@@ -66,7 +66,8 @@ def _datasets(args) -> int:
 def _bench(args) -> int:
     from . import bench
 
-    return bench.bench(only=args.only)
+    sections = tuple(args.sections or ("notebooks", "cohort"))
+    return bench.bench(only=args.only, sections=sections, learners=args.learners)
 
 
 def _cohort(args) -> int:
@@ -169,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks: wall time and memory figures")
     bench.add_argument("--only", help="only notebooks whose file name contains this text")
+    bench.add_argument("--sections", nargs="*", choices=["notebooks", "cohort"],
+                       help="which benchmarks (default: all)")
+    bench.add_argument("--learners", type=int, default=100,
+                       help="simulated learners for the cohort benchmark (default 100)")
     bench.set_defaults(run=_bench)
     return parser
 

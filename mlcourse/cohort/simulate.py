@@ -75,7 +75,8 @@ def _broken(nb, rng: random.Random) -> tuple[str, object]:
 
 def simulate(cohort_dir: Path, learners: int, seed: int = 0,
              assignments: list[str] | None = None,
-             out: Callable[[str], None] = print) -> dict[str, str]:
+             out: Callable[[str], None] = print,
+             profiles_weights: list[tuple[str, float]] | None = None) -> dict[str, str]:
     """Write synthetic submissions; create and release the cohort first if DIR is new.
 
     Returns ``{learner: profile}``.
@@ -104,14 +105,15 @@ def simulate(cohort_dir: Path, learners: int, seed: int = 0,
             gradebook.update_or_create_assignment(assignment, duedate=due)
     profiles = {}
     roster = cohort.roster()[:learners]
-    weights = [w for _, w in PROFILES]
+    table = profiles_weights or PROFILES
+    weights = [w for _, w in table]
     for assignment in assignments:
         released = cohort.released_notebook(assignment)
         solution = grading.read_notebook(cohort.root / "source" / assignment /
                                          f"{assignment}.ipynb")
         mistakes = wrong_answers(assignment)
         for learner in roster:
-            profile = rng.choices([p for p, _ in PROFILES], weights)[0]
+            profile = rng.choices([p for p, _ in table], weights)[0]
             profiles[f"{learner.id}/{assignment}"] = profile
             folder = cohort.root / "submitted" / learner.id / assignment
             target = folder / f"{assignment}.ipynb"
