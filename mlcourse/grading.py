@@ -40,7 +40,14 @@ if _bin not in os.environ.get("PATH", "").split(os.pathsep):
 
 
 class NotebookProblem(ValueError):
-    """A notebook that cannot be graded as it is; the message is one line for the learner."""
+    """A notebook that cannot be graded as it is; the message is one line for the learner.
+
+    ``status`` is the submission status it leads to: missing, malformed or tampered.
+    """
+
+    def __init__(self, message: str, status: str = "malformed"):
+        super().__init__(message)
+        self.status = status
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,7 +60,7 @@ def nbgrader_meta(cell) -> dict:
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     """Read a notebook, turning every way it can be unreadable into a one-line NotebookProblem."""
     if not path.is_file():
-        raise NotebookProblem(f"notebook not found: {path}")
+        raise NotebookProblem(f"notebook not found: {path}", status="missing")
     if path.stat().st_size == 0:
         raise NotebookProblem(f"{path} is empty (0 bytes): restore it from git or re-download it")
     try:
@@ -102,14 +109,16 @@ def check_submission_shape(submission, released) -> None:
         if grade_id not in mine:
             kind = "test cell" if meta.get("grade") and not meta.get("solution") else "cell"
             raise NotebookProblem(f"the {kind} {grade_id!r} was deleted: restore it from "
-                                  "the released exercise (git checkout / re-download)")
+                                  "the released exercise (git checkout / re-download)",
+                                  status="tampered")
         cell = mine[grade_id]
         if cell.cell_type != reference.cell_type:
             raise NotebookProblem(f"cell {grade_id!r} was changed from {reference.cell_type} "
-                                  f"to {cell.cell_type}: change it back")
+                                  f"to {cell.cell_type}: change it back", status="tampered")
         if meta.get("locked") and cell.source.strip() != reference.source.strip():
             raise NotebookProblem(f"the locked cell {grade_id!r} was edited: undo your change "
-                                  "(tests are always graded from the original)")
+                                  "(tests are always graded from the original)",
+                                  status="tampered")
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,6 +213,7 @@ class NotebookResult:
     assignment: str
     tasks: list[TaskResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # problems outside the test cells
+    skills: dict[str, str] = field(default_factory=dict)   # grade_id -> skill
 
     @property
     def auto_score(self) -> float:

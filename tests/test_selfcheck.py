@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,7 +21,11 @@ ASSIGNMENT = "01-framing"
 def run_check(exercises_dir, *extra):
     command = [sys.executable, "-m", "mlcourse.cli", "check", ASSIGNMENT,
                "--exercises-dir", str(exercises_dir), *extra]
-    return subprocess.run(command, capture_output=True, text=True, cwd=paths.course_root())
+    # attempts go to a store next to the learner's copy, never to the repository's progress.db
+    env = dict(os.environ, MLCOURSE_PROGRESS_URL=f"sqlite:///{exercises_dir}/progress.db",
+               MLCOURSE_LEARNER="tester")
+    return subprocess.run(command, capture_output=True, text=True, cwd=paths.course_root(),
+                          env=env)
 
 
 @pytest.fixture
@@ -144,3 +149,26 @@ def test_endless_loop_is_reported_as_a_timeout(learner_dir):
     result = run_check(learner_dir, "--timeout", "5")
     assert result.returncode == 0, result.stderr
     assert "time limit" in result.stdout, result.stdout
+
+
+def test_every_check_is_recorded_in_the_progress_store(learner_dir):
+    from mlcourse.progress import NOTEBOOK_TASK, ProgressStore
+
+    run_check(learner_dir)                       # untouched: every task fails
+    path = notebook_path(learner_dir)
+    nbformat.write(grading.fill_exercise(nbformat.read(path, as_version=4), solution()), path)
+    run_check(learner_dir)                       # solved: every autograded task passes
+    path.write_text("")
+    run_check(learner_dir)                       # broken: one row for the notebook
+    store = ProgressStore(f"sqlite:///{learner_dir}/progress.db")
+    frame = store.frame()
+    store.dispose()
+    attempts = frame.groupby("recorded_at")
+    assert attempts.ngroups == 3
+    auto = frame[frame["kind"] == "autograded"]
+    first, second = sorted(auto["recorded_at"].unique())[:2]
+    assert set(auto.loc[auto.recorded_at == first, "status"]) <= {"failed", "error"}
+    assert set(auto.loc[auto.recorded_at == second, "status"]) == {"passed"}
+    assert (auto["skill"] == "framing").all() and (frame["learner"] == "tester").all()
+    broken = frame[frame["task"] == NOTEBOOK_TASK]
+    assert list(broken["status"]) == ["malformed"]

@@ -55,14 +55,10 @@ def precheck(cohort: Cohort, learner: str, assignment: str, released) -> Submiss
         submission = grading.read_notebook(path)
     except grading.NotebookProblem as problem:
         return status("malformed", str(problem).replace(str(cohort.root) + "/", ""))
-    duplicates = grading.duplicate_grade_ids(submission)
-    if duplicates:
-        return status("malformed", f"grade_id {duplicates[0]!r} is on more than one cell "
-                                   "(a copied or split graded cell)")
     try:
         grading.check_submission_shape(submission, released)
     except grading.NotebookProblem as problem:
-        return status("tampered", str(problem).split(":")[0])
+        return status(problem.status, str(problem).split(":")[0])
     return None
 
 
@@ -126,6 +122,9 @@ def grade_batch(cohort_dir: str, jobs: list[dict], timeout: int, memory_mb: int,
         ipc_dir = Path(scratch) / "ipc"
         ipc_dir.mkdir()
         os.environ["JUPYTER_RUNTIME_DIR"] = str(ipc_dir)
+        # Inside the sandbox only the course's package and data are visible, not the course
+        # folder itself: tell `datasets.load` where the data is.
+        os.environ["MLCOURSE_DATASETS"] = str(paths.datasets_dir())
         api = cohort.api(_worker_config(cohort, ipc_dir, timeout, memory_mb, sandbox))
         for job in jobs:
             learner, assignment = job["learner"], job["assignment"]
@@ -293,6 +292,62 @@ def _status_from_result(cohort: Cohort, record: dict) -> SubmissionStatus:
     return SubmissionStatus(learner, assignment, kind, detail, now(), score, max_score)
 
 
+def _record_progress(cohort: Cohort, statuses: dict[tuple[str, str], SubmissionStatus],
+                     assignments: list[str]) -> None:
+    """Append this run's outcome to the cohort's progress store: one row per graded task, or
+    one row for a submission that could not be run."""
+    from nbgrader.api import MissingEntry
+
+    from .. import progress
+
+    teams = {learner.id: learner.team for learner in cohort.roster()}
+    kinds, skills = {}, {}
+    for assignment in assignments:
+        source = grading.read_notebook(cohort.root / "source" / assignment /
+                                       f"{assignment}.ipynb")
+        skills[assignment] = progress.task_skills(source, assignment)
+        kinds[assignment] = {gid: "manual" if grading.nbgrader_meta(c).get("solution")
+                             else "autograded" for gid, c in grading.graded_cells(source).items()}
+    rows = []
+    with grading.quiet_logging(), cohort.gradebook() as gradebook:
+        for (learner, assignment), status in statuses.items():
+            when = progress.utcnow()
+            graded = status.status in KEEPS_GRADE
+            submission = None
+            try:
+                submission = gradebook.find_submission(assignment, learner)
+                if submission.timestamp:   # when the learner submitted, not when we graded
+                    when = submission.timestamp.replace(tzinfo=None)
+            except MissingEntry:
+                pass
+            common = dict(learner=learner, team=teams.get(learner, ""), assignment=assignment,
+                          attempted_at=when, source="cohort", submission_status=status.status)
+            if not graded or submission is None:
+                rows.append(progress.Attempt(
+                    task=progress.NOTEBOOK_TASK, skill=progress.MODULE_SKILLS.get(
+                        assignment, assignment), kind="notebook", score=0.0, max_score=0.0,
+                    status=status.status, **common))
+                continue
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    kind = kinds[assignment].get(grade.name, "autograded")
+                    if kind == "manual":
+                        task_status = ("needs-manual-grading" if grade.needs_manual_grade
+                                       else "graded")
+                    else:
+                        task_status = ("passed" if (grade.score or 0) >= grade.max_score
+                                       else "failed")
+                        if status.status == "timeout" and task_status == "failed":
+                            task_status = "timeout"
+                    rows.append(progress.Attempt(
+                        task=grade.name, skill=skills[assignment].get(grade.name, "?"),
+                        kind=kind, score=float(grade.score or 0),
+                        max_score=float(grade.max_score), status=task_status, **common))
+    store = progress.ProgressStore(progress.default_url(cohort.root))
+    store.record(rows)
+    store.dispose()
+
+
 def _keep_previous(previous: SubmissionStatus | None, new: SubmissionStatus) -> SubmissionStatus:
     """A failed regrade never replaces a grade: keep the old one and say why."""
     if previous is None or previous.status not in KEEPS_GRADE or new.status in KEEPS_GRADE:
@@ -333,6 +388,7 @@ def autograde(cohort_dir: Path, assignments: list[str], workers: int | None = No
     for record in _run_workers(cohort, jobs, workers, timeout, memory_mb, sandbox, progress):
         statuses[(record["learner"], record["assignment"])] = \
             _status_from_result(cohort, record)
+    _record_progress(cohort, statuses, assignments)
     final = {key: _keep_previous(previous.get(key), status) for key, status in statuses.items()}
     merged = dict(previous)
     merged.update(final)

@@ -99,21 +99,31 @@ def simulate(cohort_dir: Path, learners: int, seed: int = 0,
     assignments = assignments or cohort.released_assignments()
     if not assignments:
         raise CohortError("nothing is released: run `mlcourse cohort release` first")
-    due = dt.datetime(2026, 1, 15, 17, 0)
+    # One assignment a week, the last one due yesterday: a cohort in the middle of its course.
+    today = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, minute=0, second=0,
+                                                     microsecond=0)
+    dues = {a: today - dt.timedelta(days=1 + 7 * (len(assignments) - 1 - i))
+            for i, a in enumerate(assignments)}
     with grading.quiet_logging(), cohort.gradebook() as gradebook:
         for assignment in assignments:
-            gradebook.update_or_create_assignment(assignment, duedate=due)
+            gradebook.update_or_create_assignment(assignment, duedate=dues[assignment])
+    # A few learners stall after their first assignment and submit nothing more.
+    stalled = {learner.id for learner in cohort.roster()[:learners] if rng.random() < 0.1}
     profiles = {}
     roster = cohort.roster()[:learners]
     table = profiles_weights or PROFILES
     weights = [w for _, w in table]
-    for assignment in assignments:
+    for position, assignment in enumerate(assignments):
+        due = dues[assignment]
         released = cohort.released_notebook(assignment)
         solution = grading.read_notebook(cohort.root / "source" / assignment /
                                          f"{assignment}.ipynb")
         mistakes = wrong_answers(assignment)
         for learner in roster:
             profile = rng.choices([p for p, _ in table], weights)[0]
+            if learner.id in stalled and position > 0:
+                profiles[f"{learner.id}/{assignment}"] = "stalled"
+                continue
             profiles[f"{learner.id}/{assignment}"] = profile
             folder = cohort.root / "submitted" / learner.id / assignment
             target = folder / f"{assignment}.ipynb"
@@ -128,7 +138,7 @@ def simulate(cohort_dir: Path, learners: int, seed: int = 0,
                 nb = grading.fill_exercise(released, solution)
                 _answer_written(nb)
                 if profile == "late":
-                    submitted_at = due + dt.timedelta(hours=rng.randint(1, 48))
+                    submitted_at = due + dt.timedelta(hours=rng.randint(1, 20))
             kind = None
             if profile == "broken":
                 kind, nb = _broken(grading.fill_exercise(released, solution), rng)
