@@ -126,3 +126,24 @@ def test_statuses_and_export_agree_with_the_postgres_gradebook(graded_on_postgre
     rows = {row["learner"]: row for row in workflow.export_rows(cohort.root)}
     for name, score in expected.items():
         assert rows[name]["score"] == pytest.approx(score), rows[name]
+
+
+def test_progress_store_on_postgres_is_append_only(postgres_url):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from mlcourse import progress
+
+    store = progress.ProgressStore(postgres_url)
+    row = progress.Attempt(learner="pg", assignment="01-framing", task="test_x",
+                           skill="framing", kind="autograded", score=1.0, max_score=2.0,
+                           status="failed", attempted_at=dt.datetime(2026, 5, 1))
+    store.record([row, row])
+    assert len(store.frame()) == 2
+    for statement in ("UPDATE attempts SET score = 2", "DELETE FROM attempts"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            with store.engine.begin() as connection:
+                connection.exec_driver_sql(statement)
+    assert len(store.frame()) == 2
+    store.dispose()
