@@ -56,3 +56,22 @@ def test_lint_is_clean():
 def test_the_suite_really_runs_without_network():
     with pytest.raises(OSError):
         socket.create_connection(("1.1.1.1", 443), timeout=3)
+
+
+def test_course_home_links_every_module_that_exists_and_no_other():
+    import nbformat
+
+    home = nbformat.read(ROOT / "lessons" / "HOME.ipynb", as_version=4).cells[0].source
+    linked = set(re.findall(r"\]\((\d\d-[a-z0-9-]+)\.ipynb\)", home))
+    lessons = {p.stem for p in (ROOT / "lessons").glob("[0-9][0-9]-*.ipynb")}
+    assert linked == lessons
+    for module in lessons:
+        assert f"../exercises/{module}/{module}.ipynb" in home
+        assert (ROOT / "exercises" / module / f"{module}.ipynb").is_file()
+
+
+def test_readme_marks_exactly_the_existing_modules_ready():
+    readme = (ROOT / "README.md").read_text()
+    ready = set(re.findall(r"^\| (\d\d-[a-z0-9-]+) \|.*\| ready \|$", readme, re.M))
+    lessons = {p.stem for p in (ROOT / "lessons").glob("[0-9][0-9]-*.ipynb")}
+    assert ready == lessons
