@@ -73,6 +73,21 @@ def _broken(nb, rng: random.Random) -> tuple[str, object]:
     return kind, nb
 
 
+def _draw_profiles(rng: random.Random, table: list[tuple[str, float]], count: int) -> list[str]:
+    """``count`` profiles drawn by weight; when there are enough learners, every profile with a
+    positive weight appears at least once, so a demo cohort always shows every kind."""
+    names = [name for name, _ in table]
+    drawn = rng.choices(names, [weight for _, weight in table], k=count)
+    wanted = [name for name, weight in table if weight > 0]
+    if count >= len(wanted):
+        for name in wanted:
+            if name in drawn:
+                continue
+            spare = [i for i, got in enumerate(drawn) if drawn.count(got) > 1]
+            drawn[rng.choice(spare)] = name
+    return drawn
+
+
 def simulate(cohort_dir: Path, learners: int, seed: int = 0,
              assignments: list[str] | None = None,
              out: Callable[[str], None] = print,
@@ -119,11 +134,14 @@ def simulate(cohort_dir: Path, learners: int, seed: int = 0,
         solution = grading.read_notebook(cohort.root / "source" / assignment /
                                          f"{assignment}.ipynb")
         mistakes = wrong_answers(assignment)
+        active = [learner for learner in roster
+                  if not (learner.id in stalled and position > 0)]
+        drawn = _draw_profiles(rng, table, len(active))
         for learner in roster:
-            profile = rng.choices([p for p, _ in table], weights)[0]
             if learner.id in stalled and position > 0:
                 profiles[f"{learner.id}/{assignment}"] = "stalled"
                 continue
+            profile = drawn.pop(0)
             profiles[f"{learner.id}/{assignment}"] = profile
             folder = cohort.root / "submitted" / learner.id / assignment
             target = folder / f"{assignment}.ipynb"
