@@ -75,3 +75,29 @@ def test_readme_marks_exactly_the_existing_modules_ready():
     ready = set(re.findall(r"^\| (\d\d-[a-z0-9-]+) \|.*\| ready \|$", readme, re.M))
     lessons = {p.stem for p in (ROOT / "lessons").glob("[0-9][0-9]-*.ipynb")}
     assert ready == lessons
+
+
+def _lesson_times(module: str) -> tuple[str, str]:
+    """("45 min", "60 min") from the lesson's own 'Time needed' line."""
+    import nbformat
+
+    text = "\n".join(c.source for c in nbformat.read(ROOT / "lessons" / f"{module}.ipynb",
+                                                     as_version=4).cells[:3])
+    found = re.search(r"Time needed:\*\* about (\d+) minutes for the lesson, "
+                      r"(\d+)(?: to (\d+))? minutes for the exercise", text)
+    assert found, f"lessons/{module}.ipynb has no 'Time needed' line in the usual form"
+    lesson, low, high = found.groups()
+    return f"{lesson} min", f"{low}-{high} min" if high else f"{low} min"
+
+
+def test_home_and_readme_give_the_times_the_lessons_give():
+    import nbformat
+
+    home = nbformat.read(ROOT / "lessons" / "HOME.ipynb", as_version=4).cells[0].source
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "lessons").glob("[0-9][0-9]-*.ipynb")):
+        lesson, exercise = _lesson_times(path.stem)
+        home_row = re.search(rf"^\| \*\*\[{path.stem}\].*$", home, re.M).group(0)
+        assert f"| {lesson} | [{exercise}](" in home_row, (path.stem, home_row)
+        readme_row = re.search(rf"^\| {path.stem} \|.*$", readme, re.M).group(0)
+        assert f"| {lesson} | {exercise} |" in readme_row, (path.stem, readme_row)
