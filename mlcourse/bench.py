@@ -187,8 +187,11 @@ def cohort_bench(learners: int = 100, assignments: list[str] | None = None,
         out("  [3/3] stock nbgrader autograde (one command per assignment) ...")
         started = time.perf_counter()
         for assignment in assignments:
-            subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment,
-                            "--force"], cwd=stock_dir, capture_output=True, text=True)
+            done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment,
+                                   "--force"], cwd=stock_dir, capture_output=True, text=True)
+            if done.returncode != 0:   # a failed stock run would make a meaningless ratio
+                tail = "\n".join(done.stderr.splitlines()[-5:])
+                raise RuntimeError(f"stock nbgrader autograde {assignment} failed:\n{tail}")
         stock = time.perf_counter() - started
 
     figures = {"submissions": len(submissions), "floor_s": floor, "ours_s": ours,
