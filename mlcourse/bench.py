@@ -114,42 +114,60 @@ def notebook_bench(out: Callable[[str], None] = print, only: str | None = None) 
 # ------------------------------------------------------------------ cohort grading throughput
 
 _FLOOR_WORKER = r"""
-import json, sys, time
+import pathlib, sys
 import nbformat
 from nbclient import NotebookClient
-paths = json.loads(sys.stdin.read())
-for path in paths:
+for line in sys.stdin:          # one notebook path per line, handed out by the parent
+    path = line.strip()
+    if not path:
+        break
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}})
+                            resources={"metadata": {"path": str(pathlib.Path(path).parent)}})
     client.execute()
+    print("done", flush=True)
 """
 
 RUNNABLE_PROFILES = [("right", 0.5), ("partly-wrong", 0.35), ("blank", 0.05), ("late", 0.10)]
 
 
 def _floor(notebooks: list[Path], workers: int) -> float:
-    """Raw nbclient execution of the same notebooks, sharded over the same number of
-    processes: what grading would cost if it did nothing but run the code."""
+    """Raw nbclient execution of the same notebooks over the same number of processes, each
+    taking the next notebook when it is free (as the grader's workers do): what grading would
+    cost if it did nothing but run the code."""
+    import collections
     import shutil
     import tempfile
+    import threading
 
     with tempfile.TemporaryDirectory(prefix="mlcourse-floor-") as scratch:
-        copies = []
+        copies = collections.deque()
         for index, notebook in enumerate(notebooks):   # run copies: never touch the originals
             folder = Path(scratch) / str(index)
             folder.mkdir()
             shutil.copy(notebook, folder / notebook.name)
             copies.append(str(folder / notebook.name))
-        shards = [copies[i::workers] for i in range(workers)]
+        lock = threading.Lock()
+
+        def hand_out(process: subprocess.Popen) -> None:
+            with lock:
+                process.stdin.write((copies.popleft() if copies else "") + "\n")
+                process.stdin.flush()
+
+        def pump(process: subprocess.Popen) -> None:
+            for _ in process.stdout:
+                hand_out(process)
+
         started = time.perf_counter()
         processes = [subprocess.Popen([sys.executable, "-c", _FLOOR_WORKER],
-                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, text=True)
-                     for shard in shards if shard]
-        for process, shard in zip(processes, [s for s in shards if s]):
-            process.stdin.write(json.dumps(shard))
-            process.stdin.close()
+                     for _ in range(min(workers, len(copies)))]
+        threads = []
+        for process in processes:
+            hand_out(process)
+            threads.append(threading.Thread(target=pump, args=(process,), daemon=True))
+            threads[-1].start()
         for process in processes:
             process.wait()
         return time.perf_counter() - started

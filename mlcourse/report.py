@@ -242,12 +242,19 @@ def _figures(data: ProgressData, matrix, completion, skill_table, tasks, trend) 
 
     fig, ax = plt.subplots(figsize=(8, 3))
     if len(trend):
-        ax.plot(pd.to_datetime(trend["week"]), trend["mean progress"], marker="o")
+        # one slot per week, labelled by its Monday: readable for one week as for fifty
+        slots = list(range(len(trend)))
         ax2 = ax.twinx()
-        ax2.bar(pd.to_datetime(trend["week"]), trend["active learners"], width=3, alpha=0.25,
-                color="tab:gray", align="center")
+        ax2.bar(slots, trend["active learners"], width=0.6, alpha=0.25, color="tab:gray")
         ax2.set_ylabel("active learners")
-    ax.set(ylabel="team progress (all modules)", ylim=(0, 1))
+        ax2.set_ylim(0, max(1, trend["active learners"].max()) * 1.15)
+        ax.set_zorder(ax2.get_zorder() + 1)   # the line in front of the bars
+        ax.patch.set_visible(False)
+        ax.plot(slots, trend["mean progress"], marker="o")
+        step = -(-len(slots) // 8)   # at most 8 labels
+        ax.set_xticks(slots[::step], [f"{pd.Timestamp(w):%d %b}" for w in trend["week"]][::step])
+        ax.set_xlim(-0.6, len(slots) - 0.4)
+    ax.set(ylabel="team progress (all modules)", xlabel="week starting", ylim=(0, 1))
     figures["trend"] = _png(fig)
     return figures
 

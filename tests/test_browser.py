@@ -127,10 +127,18 @@ def test_dashboard_renders_widgets_and_a_filter_redraws_the_figure(browser, dash
     page.wait_for_function(
         "before => { const img = document.querySelector('.jp-OutputArea-output img');"
         " return img && img.src !== before; }", arg=before, timeout=60_000)
-    page.screenshot(path=str(SHOTS / "dashboard-filtered.png"), full_page=True)
     with open(root / "roster.csv") as handle:
-        members = sum(1 for row in csv.DictReader(handle) if row["team"] == options[1])
+        rows = list(csv.DictReader(handle))
+    members = sum(1 for row in rows if row["team"] == options[1])
+    others = [row["id"] for row in rows if row["team"] != options[1]]
+    # every view follows the filter: the count, and the needs-attention list below the figure
+    # (its update arrives after the figure's, so wait for it before the screenshot)
     page.wait_for_function(
-        "n => document.body.innerText.includes(n + ' learners')", arg=str(members),
-        timeout=30_000)
+        "([n, others]) => { const text = document.body.innerText;"
+        " if (!text.includes(n + ' learners')) return false;"
+        " const below = text.split('Needs attention').pop();"
+        " return (below.includes('Nobody needs attention') || below.includes('reason'))"
+        " && !others.some(id => below.includes(id)); }",
+        arg=[str(members), others], timeout=30_000)
+    page.screenshot(path=str(SHOTS / "dashboard-filtered.png"), full_page=True)
     page.close()

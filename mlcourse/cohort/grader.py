@@ -9,6 +9,7 @@ sandbox of :mod:`mlcourse.cohort.sandbox`.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import queue
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,9 +113,10 @@ def _outcome_from_notebook(folder: Path, assignment: str) -> tuple[str, str]:
     return "ok", (f"failing: {', '.join(failing)}" if failing else "all tests pass")
 
 
-def grade_batch(cohort_dir: str, jobs: list[dict], timeout: int, memory_mb: int,
+def grade_batch(cohort_dir: str, jobs: Iterable[dict], timeout: int, memory_mb: int,
                 sandbox: bool, emit: Callable[[dict], None]) -> None:
-    """Autograde ``jobs`` one after the other in this process (one worker)."""
+    """Autograde ``jobs`` one after the other in this process (one worker): nbgrader's
+    start-up is paid once per worker, not once per submission."""
     from .sandbox import WORKDIR_ENV
 
     cohort = Cohort(Path(cohort_dir))
@@ -169,8 +171,16 @@ def _failure_reason(result: dict) -> str:
 
 
 def worker_main() -> int:
-    """Entry point of a worker: a JSON batch on stdin, one JSON line per result on stdout."""
-    spec = json.load(sys.stdin)
+    """Entry point of a worker: on stdin a JSON line of settings, then one JSON line per job
+    as the parent hands them out (an empty line or end of input: no more work); on stdout one
+    JSON line per result."""
+    spec = json.loads(sys.stdin.readline())
+
+    def jobs():
+        for line in sys.stdin:
+            if not line.strip():
+                return
+            yield json.loads(line)
     # Results travel on the original stdout; fd 1 itself now points at the log, so whatever
     # the kernels (and the learners' code) print can never be mistaken for a result.
     out = os.fdopen(os.dup(1), "w")
@@ -180,7 +190,7 @@ def worker_main() -> int:
         out.write(RESULT_MARK + json.dumps(record) + "\n")
         out.flush()
 
-    grade_batch(spec["cohort"], spec["jobs"], spec["timeout"], spec["memory_mb"],
+    grade_batch(spec["cohort"], jobs(), spec["timeout"], spec["memory_mb"],
                 spec["sandbox"], emit)
     return 0
 
@@ -219,44 +229,60 @@ class Progress:
 
 def _run_workers(cohort: Cohort, jobs: list[Job], workers: int, timeout: int,
                  memory_mb: int, sandbox: bool, progress: Progress) -> list[dict]:
-    shards: list[list[dict]] = [[] for _ in range(workers)]
-    for index, job in enumerate(jobs):   # round robin: every worker gets a similar mix
-        shards[index % workers].append({"learner": job.learner, "assignment": job.assignment})
+    """Hand the jobs out one at a time to whichever worker is free (a slow or stuck submission
+    holds up one worker, not a fixed share of the cohort); collect one result per job."""
+    pending = collections.deque({"learner": job.learner, "assignment": job.assignment}
+                                for job in jobs)
+    lock = threading.Lock()
     logs = cohort.root / "logs"
     logs.mkdir(exist_ok=True)
     results: queue.Queue = queue.Queue()
+    spec = {"cohort": str(cohort.root), "timeout": timeout, "memory_mb": memory_mb,
+            "sandbox": sandbox}
+
+    def hand_out(process: subprocess.Popen) -> None:
+        """Give this worker the next job, or tell it there is none left."""
+        with lock:
+            job = pending.popleft() if pending else None
+            try:
+                process.stdin.write((json.dumps(job) if job else "") + "\n")
+                process.stdin.flush()
+                if job is None:
+                    process.stdin.close()
+            except (BrokenPipeError, ValueError):   # the worker is gone: another takes it
+                if job is not None:
+                    pending.appendleft(job)
+
     processes = []
-    for number, shard in enumerate(s for s in shards if s):
-        spec = {"cohort": str(cohort.root), "jobs": shard, "timeout": timeout,
-                "memory_mb": memory_mb, "sandbox": sandbox}
+    for number in range(min(workers, len(jobs))):
         log = open(logs / f"autograde-worker{number}.log", "w")
         process = subprocess.Popen(
             [sys.executable, "-c", "import sys; from mlcourse.cohort.grader import "
              "worker_main; sys.exit(worker_main())"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
             cwd=cohort.root)
-        process.stdin.write(json.dumps(spec))
-        process.stdin.close()
+        process.stdin.write(json.dumps(spec) + "\n")
+        hand_out(process)
 
-        def pump(stream=process.stdout):
-            for line in stream:
+        def pump(process=process):
+            for line in process.stdout:
                 if line.startswith(RESULT_MARK):
                     results.put(json.loads(line[len(RESULT_MARK):]))
+                    hand_out(process)
         thread = threading.Thread(target=pump, daemon=True)
         thread.start()
-        processes.append((process, thread, log, shard))
+        processes.append((process, thread, log))
     collected = []
-    expected = sum(len(s) for _, _, _, s in processes)
-    while len(collected) < expected:
+    while len(collected) < len(jobs):
         try:
             record = results.get(timeout=1)
         except queue.Empty:
-            if all(p.poll() is not None for p, _, _, _ in processes) and results.empty():
+            if all(p.poll() is not None for p, _, _ in processes) and results.empty():
                 break
             continue
         collected.append(record)
         progress.step(f"{record['learner']}/{record['assignment']}")
-    for process, thread, log, _ in processes:
+    for process, thread, log in processes:
         process.wait()
         thread.join(timeout=5)
         log.close()
