@@ -1,9 +1,10 @@
 """Parallel, sandboxed autograding of a cohort on top of nbgrader's own autograde.
 
 The parent process checks every submission first (missing, malformed, tampered: no kernel is
-started for those), shards the rest across worker processes, shows progress, and records a
-status for every (learner, assignment). Each worker imports nbgrader once and autogrades its
-whole batch through one NbGraderAPI, with its own kernel IPC folder and kernels that run in the
+started for those), hands the rest out one at a time to whichever worker process is free,
+shows progress, and records a status for every (learner, assignment). Each worker imports
+nbgrader once and autogrades submission after submission through one NbGraderAPI, with its own
+kernel IPC folder and kernels that run in the
 sandbox of :mod:`mlcourse.cohort.sandbox`.
 """
 
@@ -286,7 +287,8 @@ def _run_workers(cohort: Cohort, jobs: list[Job], workers: int, timeout: int,
         process.wait()
         thread.join(timeout=5)
         log.close()
-    # A worker that died mid-batch: its remaining submissions are reported, never dropped.
+    # Every worker died (or one died mid-submission): what was not graded is reported,
+    # never dropped.
     done = {(r["learner"], r["assignment"]) for r in collected}
     for job in jobs:
         if (job.learner, job.assignment) not in done:
