@@ -57,8 +57,9 @@ def nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
+def read_notebook(path: Path | str) -> nbformat.NotebookNode:
     """Read a notebook, turning every way it can be unreadable into a one-line NotebookProblem."""
+    path = Path(path)
     if not path.is_file():
         raise NotebookProblem(f"notebook not found: {path}", status="missing")
     if path.stat().st_size == 0:
