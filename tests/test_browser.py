@@ -1,4 +1,6 @@
-"""What a manager looks at, in a real browser (Debian's chromium driven by Playwright).
+"""What people look at, in a real browser (Debian's chromium driven by Playwright).
+
+The course home in JupyterLab, served by the real `make lab`, as a learner first sees it.
 
 A simulated cohort is graded for real; the report must render, not be blank, and show the same
 numbers as the grade export; the dashboard must render its widgets and redraw its figure when a
@@ -141,4 +143,23 @@ def test_dashboard_renders_widgets_and_a_filter_redraws_the_figure(browser, dash
         " && !others.some(id => below.includes(id)); }",
         arg=[str(members), others], timeout=30_000)
     page.screenshot(path=str(SHOTS / "dashboard-filtered.png"), full_page=True)
+    page.close()
+
+
+def test_make_lab_opens_the_course_home_in_a_browser(browser, lab):
+    base, process = lab
+    assert process.poll() is None, "jupyter lab exited early"
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/tree/lessons/HOME.ipynb", timeout=90_000)
+    # the notebook's markdown, rendered: the heading and the module table with its links
+    page.wait_for_selector(".jp-RenderedMarkdown h2:has-text('The modules')", timeout=90_000)
+    page.wait_for_selector(".jp-RenderedMarkdown table a[href*='01-framing.ipynb']",
+                           timeout=30_000)
+    page.screenshot(path=str(SHOTS / "lab-home.png"))
+    links = page.locator(".jp-RenderedMarkdown table a").all_inner_texts()
+    lessons = sorted(p.stem for p in (paths.course_root() / "lessons").glob("[0-9][0-9]-*.ipynb"))
+    assert [name for name in links if name in lessons] == lessons
+    # JupyterLab's news and update pop-ups are switched off by the settings `make lab` installs
+    assert page.locator("text=Would you like to get notified about official Jupyter news?"
+                        ).count() == 0
     page.close()

@@ -1,57 +1,15 @@
-"""`make lab` serves JupyterLab on 127.0.0.1 with the course home, without reinstalling."""
+"""`make lab` serves JupyterLab on 127.0.0.1 with the course home, without reinstalling.
+
+The `lab` fixture (conftest.py) runs the real `make lab`; tests/test_browser.py also looks at
+the course home in chromium."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import time
-import urllib.request
 
-import pytest
-
+from conftest import get
 from mlcourse import paths
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, response.read().decode()
-
-
-@pytest.fixture(scope="module")
-def lab():
-    port = free_port()
-    command = ["make", "--no-print-directory", "lab", f"PORT={port}",
-               "LAB_ARGS=--no-browser --IdentityProvider.token="]
-    process = subprocess.Popen(command, cwd=paths.course_root(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            get(f"{base}/api/status")
-            break
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.5)
-    try:
-        yield base, process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
 
 
 def test_lab_serves_the_course_home(lab):
