@@ -4,8 +4,7 @@ The parent process checks every submission first (missing, malformed, tampered: 
 started for those), hands the rest out one at a time to whichever worker process is free,
 shows progress, and records a status for every (learner, assignment). Each worker imports
 nbgrader once and autogrades submission after submission through one NbGraderAPI, with its own
-kernel IPC folder and kernels that run in the
-sandbox of :mod:`mlcourse.cohort.sandbox`.
+kernel IPC folder and kernels that run in the sandbox of :mod:`mlcourse.cohort.sandbox`.
 """
 
 from __future__ import annotations

@@ -127,7 +127,6 @@ def simulate(cohort_dir: Path, learners: int, seed: int = 0,
     profiles = {}
     roster = cohort.roster()[:learners]
     table = profiles_weights or PROFILES
-    weights = [w for _, w in table]
     for position, assignment in enumerate(assignments):
         due = dues[assignment]
         released = cohort.released_notebook(assignment)
