@@ -110,6 +110,10 @@ test: $(STAMP) wheels system-packages  ## the whole suite: notebooks, grading ro
 	@echo "network during tests: $(if $(RUN_OFFLINE),none (unshare -n),available: unshare not permitted here)"
 	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile \
 	    --nbval lessons/ --nbval-sanitize-with tests/nbval_sanitize.cfg
+	@echo "lessons again with the BLAS libraries on one thread (another order of float sums)"
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile \
+	    --nbval lessons/ --nbval-sanitize-with tests/nbval_sanitize.cfg
 	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile \
 	    --nbval-lax solutions/
 	$(RUN_OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadgroup tests/
