@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -41,6 +43,33 @@ HOSTILE_CODE = {
                       "children = [subprocess.Popen(['sleep', '987'], start_new_session=True)"
                       " for _ in range(40)]\n"),
     "million_lines": "for i in range(1_000_000):\n    print('spam', i)\n",
+    # hard limits: each must end as a status whose detail names the limit (see LIMIT_FLAGS)
+    "fill_tmp": ("chunk = b'x' * (32 * 1024 * 1024)\n"
+                 "for number in range(96):   # 3 GiB in files under the file limit\n"
+                 "    with open(f'/tmp/fill-{number}.bin', 'wb') as handle:\n"
+                 "        handle.write(chunk)\n"),
+    "fill_own_folder": ("chunk = b'x' * (16 * 1024 * 1024)\n"
+                        "for number in range(192):   # 3 GiB in files under the file limit\n"
+                        "    with open(f'fill-{number}.bin', 'wb') as handle:\n"
+                        "        handle.write(chunk * 2)\n"),
+    "one_huge_file": ("chunk = b'x' * (16 * 1024 * 1024)\n"
+                      "with open('/tmp/huge.bin', 'wb') as handle:\n"
+                      "    for _ in range(8):   # 128 MiB, over the file limit\n"
+                      "        handle.write(chunk)\n"),
+    "fork_many": ("import subprocess\n"
+                  "children = [subprocess.Popen(['sleep', '988']) for _ in range(1200)]\n"),
+    "fill_connection_folder": (
+        "import os\nfrom ipykernel.connect import get_connection_file\n"
+        "folder = os.path.dirname(get_connection_file())\n"
+        "chunk = b'x' * (60 * 1024 * 1024)\n"
+        "for number in range(6):   # 360 MiB next to the kernel's sockets\n"
+        "    with open(os.path.join(folder, f'fill-{number}.bin'), 'wb') as handle:\n"
+        "        handle.write(chunk)\n"),
+    "huge_html_output": ("from IPython.display import HTML, display\n"
+                         "display(HTML('<p>' + 'spam ' * 8_000_000 + '</p>'))   # 40 MB\n"),
+    "script_in_output": ("from IPython.display import HTML, display\n"
+                         "display(HTML('<b>hello</b><script>window.__pwned__ = 1</script>'"
+                         "'<img src=x onerror=\"window.__pwned__ = 2\">'))\n"),
     "read_secrets": None,     # filled in by the fixture (needs the cohort's paths)
     "write_outside": None,
     "open_socket": None,
@@ -91,7 +120,9 @@ def battery(tmp_path_factory):
     root = base / "cohort"
     adversarial = list(HOSTILE_CODE) + [
         "malformed_json", "empty_file", "missing_notebook", "renamed_notebook",
-        "tampered_test_cell", "deleted_test_cell", "duplicated_grade_id", "changed_cell_type"]
+        "tampered_test_cell", "deleted_test_cell", "duplicated_grade_id", "changed_cell_type",
+        "symlinks_to_secrets", "symlinked_notebook", "exchange_symlink", "linked_inbound",
+        "huge_notebook"]
     learners = HONEST + adversarial
     roster = base / "roster.csv"
     write_roster(roster, [Learner(name.replace("_", "-"), "First", "Last",
@@ -108,7 +139,9 @@ def battery(tmp_path_factory):
         f"for pattern in ['{root}/source/*/*.ipynb', '{root}/gradebook.db',\n"
         f"                '{root}/submitted/*/*/*.ipynb', '{root}/autograded/honest1/*/*',\n"
         f"                '{paths.solutions_dir()}/*/*.ipynb', '../../source/*/*.ipynb',\n"
-        "                '../../gradebook.db', '../../../source/*/*.ipynb']:\n"
+        "                '../../gradebook.db', '../../../source/*/*.ipynb',\n"
+        f"                '{paths.course_root()}/.git/config', '/etc/shadow',\n"
+        "                '/root/.bashrc', '/root/.profile']:\n"
         "    for path in glob.glob(pattern):\n"
         "        try:\n"
         "            leaks.append(open(path, 'rb').read()[:100000].decode('utf8', 'replace'))\n"
@@ -189,12 +222,40 @@ def battery(tmp_path_factory):
     cell.pop("execution_count", None)
     submit("changed_cell_type", changed)
 
+    # symlinks in the submission folder, to the hidden tests and to the solutions
+    source_notebook = root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    submit("symlinks_to_secrets", good)
+    folder = root / "submitted" / "symlinks-to-secrets" / ASSIGNMENT
+    (folder / "leak.ipynb").symlink_to(source_notebook)
+    (folder / "solutions").symlink_to(paths.solutions_dir())
+    folder = root / "submitted" / "symlinked-notebook" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / f"{ASSIGNMENT}.ipynb").symlink_to(source_notebook)
+    # the same through the exchange: a learner can write into inbound/ by hand
+    inbound = root / "exchange" / cohort.course_id / "inbound" / \
+        f"exchange-symlink+{ASSIGNMENT}+2026-01-01 10:00:00.000000 UTC+x1"
+    inbound.mkdir(parents=True)
+    nbformat.write(good, inbound / f"{ASSIGNMENT}.ipynb")
+    (inbound / "timestamp.txt").write_text("2026-01-01 10:00:00.000000 UTC")
+    (inbound / "hidden.ipynb").symlink_to(source_notebook)
+    os.mkfifo(inbound / "a-pipe")
+    # an inbound entry that is itself a link, to another learner's submission
+    (inbound.parent / f"linked-inbound+{ASSIGNMENT}+2026-01-01 10:00:00.000000 UTC+x2"
+     ).symlink_to(root / "submitted" / "honest1" / ASSIGNMENT)
+    collect = subprocess.run([sys.executable, "-m", "mlcourse.cli", "cohort", "collect",
+                              str(root), ASSIGNMENT], capture_output=True, text=True,
+                             timeout=120)
+    # a notebook over the size limit (5 MiB in this run): a big stored output
+    huge = nbformat.from_dict(json.loads(nbformat.writes(good)))
+    huge.cells.append(nbformat.v4.new_markdown_cell("x" * (6 * 1024 * 1024)))
+    submit("huge_notebook", huge)
+
     protected = [root / "gradebook.db", root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
                  paths.solutions_dir() / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"]
     before = {p: file_hash(p) for p in protected if p != root / "gradebook.db"}
     command = [sys.executable, "-m", "mlcourse.cli", "cohort", "autograde", str(root),
                ASSIGNMENT, "--workers", "2", "--timeout", str(TIMEOUT),
-               "--memory", str(MEMORY_MB)]
+               "--memory", str(MEMORY_MB), "--notebook-mb", "5"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=900)
     feedback = subprocess.run([sys.executable, "-m", "mlcourse.cli", "cohort", "feedback",
                                str(root), ASSIGNMENT], capture_output=True, text=True)
@@ -208,6 +269,7 @@ def battery(tmp_path_factory):
         with open(export_file) as handle:
             rows = {row["learner"]: row for row in csv.DictReader(handle)}
     yield {"root": root, "run": run, "feedback": feedback, "export": export, "rows": rows,
+           "collect": collect,
            "listener": listener, "before": before, "solution": solution, "target": target}
 
 
@@ -242,6 +304,19 @@ EXPECTED_STATUS = {
     "missing_notebook": "missing", "renamed_notebook": "missing",
     "tampered_test_cell": "tampered", "deleted_test_cell": "tampered",
     "duplicated_grade_id": "malformed", "changed_cell_type": "tampered",
+    "symlinks_to_secrets": "tampered", "symlinked_notebook": "tampered",
+    "exchange_symlink": "tampered", "linked_inbound": "tampered", "huge_notebook": "malformed",
+    "fill_tmp": "crashed", "fill_own_folder": "crashed", "one_huge_file": "crashed",
+    "fork_many": "crashed", "fill_connection_folder": "crashed",
+}
+
+# The flag each limit case must name in its detail (the detail says which limit, and how to
+# change it).
+LIMIT_FLAGS = {
+    "fill_tmp": "--scratch-mb", "fill_own_folder": "--disk-mb", "one_huge_file": "--file-mb",
+    "fork_many": "--processes", "fill_connection_folder": "--disk-mb",
+    "huge_notebook": "--notebook-mb", "memory_bomb": "--memory", "infinite_loop": "--timeout",
+    "long_sleep": "--timeout",
 }
 
 
@@ -250,12 +325,16 @@ def test_hostile_submission_gets_the_right_status(battery, name):
     result = row(battery, name)
     assert result["status"] == EXPECTED_STATUS[name], result
     assert result["detail"], "every status carries a one-line reason"
+    if name in LIMIT_FLAGS:
+        assert LIMIT_FLAGS[name] in result["detail"], result
     if name in ("infinite_loop", "long_sleep"):
         # the kernel survived: the attacked task scores 0, the other tasks are still graded
         assert 0 < float(result["score"]) < float(result["max_score"]), result
-    elif name == "memory_bomb":
-        # MemoryError (the kernel survives) or a dead kernel: never full marks
+    elif name in ("memory_bomb", "fill_tmp", "fill_own_folder", "one_huge_file", "fork_many"):
+        # the error is raised in the attacked cell (or the kernel dies): never full marks
         assert float(result["score"]) < float(result["max_score"]), result
+    elif name == "fill_connection_folder":
+        pass   # its code ran to the end; what it left was found and removed afterwards
     else:
         assert float(result["score"]) == 0, result
 
@@ -303,7 +382,9 @@ def test_learner_code_cannot_write_outside_its_folder(battery):
     assert not (root / "pwned.txt").exists()
     assert "WROTE-OUTSIDE []" in all_outputs(battery)
     assert not (root / "autograded" / "write-outside" / "other-assignment.txt").exists()
-    assert (root / "autograded" / "write-outside" / ASSIGNMENT / "my-own-scratch.txt").exists()
+    # what the code writes in its own folder lives in the sandbox's copy and is gone after
+    assert not (root / "autograded" / "write-outside" / ASSIGNMENT / "my-own-scratch.txt"
+                ).exists()
 
 
 def test_learner_code_has_no_network_not_even_loopback(battery):
@@ -312,7 +393,7 @@ def test_learner_code_has_no_network_not_even_loopback(battery):
 
 
 def test_processes_a_submission_starts_do_not_outlive_its_grading(battery):
-    leftover = subprocess.run(["pgrep", "-f", "sleep 987"], capture_output=True, text=True)
+    leftover = subprocess.run(["pgrep", "-f", "sleep 98[78]"], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", f"orphans: {leftover.stdout}"
 
 
@@ -357,3 +438,47 @@ def test_failed_regrade_keeps_the_previous_grade(battery, tmp_path):
     assert float(status.score) == float(before["score"])
     assert "regrade" in status.detail and "kept" in status.detail
     assert (root / "autograded" / HONEST[0] / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").exists()
+
+
+def folder_bytes(folder) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and
+               not p.is_symlink()) if folder.exists() else 0
+
+
+def test_symlinks_are_refused_and_never_followed(battery):
+    root = battery["root"]
+    assert "refused: exchange-symlink" in battery["collect"].stdout, battery["collect"]
+    inbound_copy = root / "submitted" / "exchange-symlink" / ASSIGNMENT
+    assert (inbound_copy / "hidden.ipynb").is_symlink(), "collect must copy the link, not the file"
+    assert (inbound_copy / "a-pipe").is_symlink(), "a pipe is never opened"
+    assert "hidden.ipynb" in row(battery, "exchange_symlink")["detail"]
+    assert "leak.ipynb" in row(battery, "symlinks_to_secrets")["detail"]
+    for name in ("symlinks-to-secrets", "symlinked-notebook", "exchange-symlink",
+                 "linked-inbound"):
+        for folder in ("autograded", "feedback"):
+            assert not (root / folder / name).exists(), f"{folder}/{name} exists"
+
+
+def test_a_limit_hit_leaves_nothing_behind(battery):
+    root = battery["root"]
+    for name in ("fill-own-folder", "fill-tmp", "one-huge-file", "fill-connection-folder"):
+        kept = folder_bytes(root / "autograded" / name)
+        assert kept < 2 * 1024 * 1024, f"{name} left {kept} bytes in autograded/"
+
+
+def test_output_is_cut_per_cell_and_the_submission_still_graded(battery):
+    result = row(battery, "huge_html_output")
+    assert result["status"] in ("graded", "needs-manual-grading"), result
+    assert "--output-kb" in result["detail"], result
+    notebook = battery["root"] / "autograded" / "huge-html-output" / ASSIGNMENT / \
+        f"{ASSIGNMENT}.ipynb"
+    assert notebook.stat().st_size < 3 * 1024 * 1024
+
+
+def test_learner_scripts_are_not_live_in_feedback(battery):
+    page = battery["root"] / "feedback" / "script-in-output" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    html = page.read_text()
+    assert "hello" in html, "the learner's ordinary output is still shown"
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, re.S | re.I)
+    assert not [body for body in scripts if "__pwned__" in body]
+    assert not re.search(r"<[^>]+\son\w+\s*=[^>]*__pwned__", html, re.I)

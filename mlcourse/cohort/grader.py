@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import grading, paths
 from .course import Cohort, CohortError, SubmissionStatus, now
+from .limits import MiB, Limits
 
 KEEPS_GRADE = {"graded", "needs-manual-grading", "timeout"}
 RESULT_MARK = "MLCOURSE-RESULT "
@@ -38,12 +39,37 @@ class Job:
 
 # ------------------------------------------------------------------ checks before grading
 
-def precheck(cohort: Cohort, learner: str, assignment: str, released) -> SubmissionStatus | None:
+def non_regular_files(folder: Path) -> list[str]:
+    """Every entry under ``folder`` that is neither a plain file nor a folder (symlinks,
+    pipes, sockets, devices), relative to it; symlinks are never followed."""
+    if not folder.is_dir() or folder.is_symlink():
+        return [folder.name] if folder.is_symlink() else []
+    odd = []
+    for top, folders, files in os.walk(folder, followlinks=False):
+        for name in folders + files:
+            entry = Path(top) / name
+            if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
+                odd.append(str(entry.relative_to(folder)))
+    return sorted(odd)
+
+
+def precheck(cohort: Cohort, learner: str, assignment: str, released,
+             limits: Limits | None = None) -> SubmissionStatus | None:
     """A status for a submission that must not be run, or None if it can be graded."""
+    limits = limits or Limits()
     def status(kind: str, detail: str) -> SubmissionStatus:
         return SubmissionStatus(learner, assignment, kind, detail, now())
 
     path = cohort.submission_path(learner, assignment)
+    for level in (path.parent.parent, path.parent, path):
+        if level.is_symlink():
+            return status("tampered", f"{level.relative_to(cohort.root / 'submitted')} is a "
+                                      "symlink (refused, never followed): submit plain files")
+    odd = non_regular_files(path.parent)
+    if odd:
+        named = ", ".join(odd[:3]) + (f" and {len(odd) - 3} more" if len(odd) > 3 else "")
+        return status("tampered", f"not a regular file: {named} (symlinks, pipes and devices "
+                                  "are refused, never followed): submit plain files")
     if not path.is_file():
         folder = path.parent
         others = sorted(p.name for p in folder.glob("*.ipynb")) if folder.is_dir() else []
@@ -52,6 +78,13 @@ def precheck(cohort: Cohort, learner: str, assignment: str, released) -> Submiss
                                      "(renamed?)")
         return status("missing", "nothing submitted" if not folder.is_dir()
                       else f"no {path.name} in the submission")
+    size = path.stat().st_size
+    folder_size = sum(p.stat().st_size for p in path.parent.rglob("*") if p.is_file())
+    if max(size, folder_size) > limits.notebook_mb * MiB:
+        what = path.name if size > limits.notebook_mb * MiB else "the submission folder"
+        return status("malformed", f"{what} is {max(size, folder_size) / MiB:.0f} MiB, over "
+                                   f"the notebook size limit of {limits.notebook_mb} MiB "
+                                   "(--notebook-mb): clear large outputs and resubmit")
     try:
         submission = grading.read_notebook(path)
     except grading.NotebookProblem as problem:
@@ -65,29 +98,76 @@ def precheck(cohort: Cohort, learner: str, assignment: str, released) -> Submiss
 
 # ------------------------------------------------------------------ the worker process
 
-def _worker_config(cohort: Cohort, ipc_dir: Path, timeout: int, memory_mb: int,
-                   sandbox: bool):
+def _worker_config(cohort: Cohort, ipc_dir: Path, limits: Limits, sandbox: bool,
+                   cgroup_parent: str = ""):
     config = cohort.config()
-    config.ExecutePreprocessor.timeout = timeout
-    config.Execute.timeout = timeout
+    config.ExecutePreprocessor.timeout = limits.timeout
+    config.Execute.timeout = limits.timeout
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(ipc_dir / "kernel")
+    # nbgrader's Execute, with every cell's output weighed as it arrives (cut past the limit)
+    from nbgrader.converters import Autograde
+    config.Autograde.autograde_preprocessors = [
+        "mlcourse.cohort.execute.LimitedExecute" if p.__name__ == "Execute" else p
+        for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+    config.LimitedExecute.max_output_kb = limits.output_kb
+    config.LimitedExecute.store_widget_state = False    # widget state is unbounded output
+    config.LimitedExecute.timeout = limits.timeout
     if sandbox:
-        hidden = [str(cohort.root), str(paths.solutions_dir()),
-                  str(paths.course_root() / ".nbgrader")]
-        config.ExecutePreprocessor.kernel_manager_class = \
-            "mlcourse.cohort.sandbox.SandboxedKernelManager"
-        config.Execute.kernel_manager_class = "mlcourse.cohort.sandbox.SandboxedKernelManager"
-        config.SandboxedKernelManager.memory_mb = memory_mb
-        config.SandboxedKernelManager.hidden_paths = hidden
-        config.SandboxedKernelManager.ipc_dir = str(ipc_dir)
+        # The whole course folder goes (its .git holds the solutions too), and the places
+        # other people's files live; the environment and the course's package and data are
+        # mounted back read-only below.
+        hidden = [str(cohort.root), str(paths.course_root()), str(paths.solutions_dir()),
+                  "/root", "/home", "/srv", "/var/lib", "/mnt", "/media"]
+        manager = "mlcourse.cohort.sandbox.SandboxedKernelManager"
+        config.ExecutePreprocessor.kernel_manager_class = manager
+        config.Execute.kernel_manager_class = manager
+        config.LimitedExecute.kernel_manager_class = manager
+        sandboxed = config.SandboxedKernelManager
+        sandboxed.memory_mb = limits.memory_mb
+        sandboxed.scratch_mb = limits.scratch_mb
+        sandboxed.disk_mb = limits.disk_mb
+        sandboxed.file_mb = limits.file_mb
+        sandboxed.processes = limits.processes
+        sandboxed.cgroup_parent = cgroup_parent
+        sandboxed.hidden_paths = hidden
+        sandboxed.ipc_dir = str(ipc_dir)
         root = paths.course_root()
-        config.SandboxedKernelManager.readonly_paths = [
+        sandboxed.readonly_paths = [
             sys.prefix, sys.base_prefix, str(root / "mlcourse"), str(root / "datasets")]
     return config
 
 
-def _outcome_from_notebook(folder: Path, assignment: str) -> tuple[str, str]:
+# What the learner's code sees when it runs into a limit, and the limit to name.
+LIMIT_SIGNS = [
+    ("File too large", "a file it wrote reached the file size limit of {file_mb} MiB "
+                       "(--file-mb)"),
+    ("No space left on device", "it filled its scratch space: /tmp holds {scratch_mb} MiB "
+                                "(--scratch-mb) and its own folder {disk_mb} MiB (--disk-mb)"),
+    ("Resource temporarily unavailable", "it hit the process limit of {processes} processes "
+                                         "and threads (--processes)"),
+    ("can't start new thread", "it hit the process limit of {processes} processes "
+                               "and threads (--processes)"),
+]
+
+
+LIMIT_ERRORS = {"OSError", "BlockingIOError", "RuntimeError", "PermissionError"}
+
+
+def _limit_hit(nb, limits: Limits) -> str:
+    """The limit named by an error in any cell's outputs, or ''."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error" or output.get("ename") not in LIMIT_ERRORS:
+                continue
+            for sign, message in LIMIT_SIGNS:
+                if sign in output.get("evalue", ""):
+                    return message.format(**vars(limits))
+    return ""
+
+
+def _outcome_from_notebook(folder: Path, assignment: str, limits: Limits,
+                           forks_refused: int = 0) -> tuple[str, str]:
     """(status hint, detail) from the autograded notebook's outputs."""
     nb = grading.read_notebook(folder / f"{assignment}.ipynb")
     timeouts, memory, failing = [], [], []
@@ -107,19 +187,47 @@ def _outcome_from_notebook(folder: Path, assignment: str) -> tuple[str, str]:
             if output.get("ename") == "MemoryError" and not memory:
                 memory.append(grading.nbgrader_meta(cell).get("grade_id", "a cell"))
     if timeouts:
-        return "timeout", f"cell {timeouts[0]} ran past the time limit"
+        return "timeout", (f"cell {timeouts[0]} ran past the time limit of {limits.timeout} s "
+                           "(--timeout)")
     if memory:
-        return "crashed", f"ran out of memory in {memory[0]}"
-    return "ok", (f"failing: {', '.join(failing)}" if failing else "all tests pass")
+        return "crashed", (f"ran out of memory in {memory[0]} (the limit is "
+                           f"{limits.memory_mb} MiB, --memory)")
+    if forks_refused:
+        return "crashed", (f"it hit the process limit of {limits.processes} processes and "
+                           f"threads (--processes): {forks_refused} start(s) refused")
+    hit = _limit_hit(nb, limits)
+    if hit:
+        return "crashed", hit
+    cut = sum(1 for c in nb.cells for o in c.get("outputs", [])
+              if o.get("name") == "stdout" and o.get("text", "").startswith("[output cut"))
+    detail = f"failing: {', '.join(failing)}" if failing else "all tests pass"
+    if cut:
+        detail += (f"; output of {cut} cell(s) cut at the limit of {limits.output_kb} KiB "
+                   "(--output-kb)")
+    return "ok", detail
 
 
-def grade_batch(cohort_dir: str, jobs: Iterable[dict], timeout: int, memory_mb: int,
-                sandbox: bool, emit: Callable[[dict], None]) -> None:
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for top, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def grade_batch(cohort_dir: str, jobs: Iterable[dict], limits: Limits, sandbox: bool,
+                emit: Callable[[dict], None]) -> None:
     """Autograde ``jobs`` one after the other in this process (one worker): nbgrader's
     start-up is paid once per worker, not once per submission."""
-    from .sandbox import WORKDIR_ENV
+    from .sandbox import WORKDIR_ENV, PidsCgroups
 
     cohort = Cohort(Path(cohort_dir))
+    cgroups = PidsCgroups.create(limits.processes) if sandbox else None
+    if sandbox and cgroups is None:
+        print(f"warning: processes are not limited ({PidsCgroups.why})", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="mlcourse-worker-") as scratch:
         ipc_dir = Path(scratch) / "ipc"
         ipc_dir.mkdir()
@@ -127,43 +235,78 @@ def grade_batch(cohort_dir: str, jobs: Iterable[dict], timeout: int, memory_mb: 
         # Inside the sandbox only the course's package and data are visible, not the course
         # folder itself: tell `datasets.load` where the data is.
         os.environ["MLCOURSE_DATASETS"] = str(paths.datasets_dir())
-        api = cohort.api(_worker_config(cohort, ipc_dir, timeout, memory_mb, sandbox))
-        for job in jobs:
-            learner, assignment = job["learner"], job["assignment"]
-            for leftover in ipc_dir.iterdir():    # nothing of one learner reaches the next
-                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-            (ipc_dir / "home").mkdir()
-            folder = cohort.autograded_folder(learner, assignment)
-            backup = Path(scratch) / "previous"
-            if backup.exists():
-                shutil.rmtree(backup)
-            if folder.exists():
-                shutil.move(folder, backup)
-            os.environ[WORKDIR_ENV] = str(folder)
-            started = time.perf_counter()
-            with grading.quiet_logging():
-                result = api.autograde(assignment, learner)
-            record = {"learner": learner, "assignment": assignment,
-                      "seconds": round(time.perf_counter() - started, 2)}
-            if result.get("success") and (folder / f"{assignment}.ipynb").is_file():
-                if backup.exists():
-                    shutil.rmtree(backup)
-                record["hint"], record["detail"] = _outcome_from_notebook(folder, assignment)
-                record["success"] = True
-            else:
-                if folder.exists():
-                    shutil.rmtree(folder)
-                if backup.exists():                # a failed regrade keeps the old files
-                    shutil.move(backup, folder)
-                record["success"] = False
-                record["detail"] = _failure_reason(result)
-            emit(record)
+        api = cohort.api(_worker_config(cohort, ipc_dir, limits, sandbox,
+                                        str(cgroups.parent) if cgroups else ""))
+        try:
+            for job in jobs:
+                try:
+                    record = _grade_one(cohort, api, job, ipc_dir, Path(scratch), limits,
+                                        cgroups, WORKDIR_ENV)
+                except Exception as error:   # one submission never takes the worker down
+                    record = {**job, "success": False,
+                              "detail": f"grading failed: {type(error).__name__}: {error}"[:200]}
+                emit(record)
+        finally:
+            if cgroups is not None:
+                cgroups.remove()
 
 
-def _failure_reason(result: dict) -> str:
+def _grade_one(cohort: Cohort, api, job: dict, ipc_dir: Path, scratch: Path, limits: Limits,
+               cgroups, workdir_env: str) -> dict:
+    learner, assignment = job["learner"], job["assignment"]
+    shutil.rmtree(ipc_dir, ignore_errors=True)   # nothing of one learner reaches the next
+    ipc_dir.mkdir()
+    # Checked again right before nbgrader copies the submission (which follows links): the
+    # folder may have changed since the check before grading (a collect --update, say).
+    odd = non_regular_files(cohort.submission_path(learner, assignment).parent)
+    if odd:
+        return {"learner": learner, "assignment": assignment, "success": False,
+                "status": "tampered", "detail": f"not a regular file: {', '.join(odd[:3])} "
+                                                "(refused, never followed)"}
+    folder = cohort.autograded_folder(learner, assignment)
+    backup = scratch / "previous"
+    if backup.exists():
+        shutil.rmtree(backup)
+    if folder.exists():
+        shutil.move(folder, backup)
+    os.environ[workdir_env] = str(folder)
+    started = time.perf_counter()
+    with grading.quiet_logging():
+        result = api.autograde(assignment, learner)
+    forks_refused = cgroups.sweep() if cgroups is not None else 0
+    # The kernel's connection folder is the one host folder its code can write to: what it
+    # left there is weighed (each file is bounded by --file-mb while it runs) and removed.
+    wrote = _folder_bytes(ipc_dir)
+    record = {"learner": learner, "assignment": assignment,
+              "seconds": round(time.perf_counter() - started, 2)}
+    if result.get("success") and (folder / f"{assignment}.ipynb").is_file():
+        if backup.exists():
+            shutil.rmtree(backup)
+        record["hint"], record["detail"] = _outcome_from_notebook(folder, assignment, limits,
+                                                                  forks_refused)
+        if wrote > limits.disk_mb * MiB:
+            record["hint"] = "crashed"
+            record["detail"] = (f"it wrote {wrote / MiB:.0f} MiB outside its folder, over "
+                                f"the disk limit of {limits.disk_mb} MiB (--disk-mb)")
+        record["success"] = True
+    else:
+        if folder.exists():
+            shutil.rmtree(folder)
+        if backup.exists():                # a failed regrade keeps the old files
+            shutil.move(backup, folder)
+        record["success"] = False
+        record["detail"] = _failure_reason(result, limits, forks_refused)
+    return record
+
+
+def _failure_reason(result: dict, limits: Limits, forks_refused: int = 0) -> str:
     text = (result.get("error") or "") + "\n" + (result.get("log") or "")
+    if forks_refused:
+        return (f"the kernel died after hitting the process limit of {limits.processes} "
+                "processes and threads (--processes)")
     if "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
-        return "the kernel died (os._exit, a crash, or the memory limit)"
+        return (f"the kernel died (os._exit, a crash, or the memory limit of "
+                f"{limits.memory_mb} MiB, --memory)")
     if "CellTimeoutError" in text or "Timeout" in text:
         return "the kernel stopped answering (timeout)"
     lines = [line for line in text.splitlines() if "Error" in line]
@@ -190,8 +333,7 @@ def worker_main() -> int:
         out.write(RESULT_MARK + json.dumps(record) + "\n")
         out.flush()
 
-    grade_batch(spec["cohort"], jobs(), spec["timeout"], spec["memory_mb"],
-                spec["sandbox"], emit)
+    grade_batch(spec["cohort"], jobs(), Limits(**spec["limits"]), spec["sandbox"], emit)
     return 0
 
 
@@ -227,8 +369,8 @@ class Progress:
         sys.stderr.flush()
 
 
-def _run_workers(cohort: Cohort, jobs: list[Job], workers: int, timeout: int,
-                 memory_mb: int, sandbox: bool, progress: Progress) -> list[dict]:
+def _run_workers(cohort: Cohort, jobs: list[Job], workers: int, limits: Limits,
+                 sandbox: bool, progress: Progress) -> list[dict]:
     """Hand the jobs out one at a time to whichever worker is free (a slow or stuck submission
     holds up one worker, not a fixed share of the cohort); collect one result per job."""
     pending = collections.deque({"learner": job.learner, "assignment": job.assignment}
@@ -237,8 +379,7 @@ def _run_workers(cohort: Cohort, jobs: list[Job], workers: int, timeout: int,
     logs = cohort.root / "logs"
     logs.mkdir(exist_ok=True)
     results: queue.Queue = queue.Queue()
-    spec = {"cohort": str(cohort.root), "timeout": timeout, "memory_mb": memory_mb,
-            "sandbox": sandbox}
+    spec = {"cohort": str(cohort.root), "limits": vars(limits), "sandbox": sandbox}
 
     def hand_out(process: subprocess.Popen) -> None:
         """Give this worker the next job, or tell it there is none left."""
@@ -301,7 +442,8 @@ def _run_workers(cohort: Cohort, jobs: list[Job], workers: int, timeout: int,
 def _status_from_result(cohort: Cohort, record: dict) -> SubmissionStatus:
     learner, assignment = record["learner"], record["assignment"]
     if not record["success"]:
-        return SubmissionStatus(learner, assignment, "crashed", record["detail"], now())
+        return SubmissionStatus(learner, assignment, record.get("status", "crashed"),
+                                record["detail"], now())
     with grading.quiet_logging(), cohort.gradebook() as gradebook:
         submission = gradebook.find_submission(assignment, learner)
         score, max_score = float(submission.score), float(submission.max_score)
@@ -386,9 +528,14 @@ def _keep_previous(previous: SubmissionStatus | None, new: SubmissionStatus) -> 
 
 def autograde(cohort_dir: Path, assignments: list[str], workers: int | None = None,
               timeout: int = 60, memory_mb: int = 2048, sandbox: bool = True,
-              out: Callable[[str], None] = print, show_progress: bool = True
-              ) -> list[SubmissionStatus]:
-    """Autograde every learner of the roster on each assignment; return their statuses."""
+              out: Callable[[str], None] = print, show_progress: bool = True,
+              limits: Limits | None = None) -> list[SubmissionStatus]:
+    """Autograde every learner of the roster on each assignment; return their statuses.
+
+    ``limits`` bounds what each submission may use (see :class:`~.sandbox.Limits`); without
+    it, the defaults with ``timeout`` and ``memory_mb``.
+    """
+    limits = limits or Limits(timeout=timeout, memory_mb=memory_mb)
     cohort = Cohort(cohort_dir)
     if not assignments:
         raise CohortError("name at least one assignment to autograde")
@@ -404,7 +551,7 @@ def autograde(cohort_dir: Path, assignments: list[str], workers: int | None = No
     for assignment in assignments:
         released = cohort.released_notebook(assignment)
         for learner in cohort.roster():
-            verdict = precheck(cohort, learner.id, assignment, released)
+            verdict = precheck(cohort, learner.id, assignment, released, limits)
             if verdict is None:
                 jobs.append(Job(learner.id, assignment))
             else:
@@ -412,7 +559,7 @@ def autograde(cohort_dir: Path, assignments: list[str], workers: int | None = No
     out(f"autograding {len(jobs)} submission(s) with {min(workers, max(len(jobs), 1))} "
         f"worker(s); {len(statuses)} not runnable (missing, malformed or tampered)")
     progress = Progress(len(jobs), enabled=show_progress)
-    for record in _run_workers(cohort, jobs, workers, timeout, memory_mb, sandbox, progress):
+    for record in _run_workers(cohort, jobs, workers, limits, sandbox, progress):
         statuses[(record["learner"], record["assignment"])] = \
             _status_from_result(cohort, record)
     _record_progress(cohort, statuses, assignments)
