@@ -44,11 +44,12 @@ $(STAMP): requirements.txt pyproject.toml mlcourse/resources/jupyterlab-override
 
 setup: $(STAMP)  ## build .venv from requirements.txt (only when missing or out of date)
 
-lab: $(STAMP)  ## set up and open the course in JupyterLab (127.0.0.1:$(PORT))
+lab: $(STAMP)  ## set up, copy new exercises into your workspace/, open the course (127.0.0.1:$(PORT))
+	@$(BIN)/mlcourse workspace
 	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
 	    --ServerApp.root_dir=$(CURDIR) $(LAB_ARGS) lessons/HOME.ipynb
 
-check: $(STAMP)  ## grade your exercises (all, or ASSIGNMENT=01-framing) and show feedback
+check: $(STAMP)  ## grade your work in workspace/ (all started, or ASSIGNMENT=01-framing)
 	$(BIN)/mlcourse check $(ASSIGNMENT)
 
 exercises: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader

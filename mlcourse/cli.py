@@ -29,7 +29,33 @@ def _exercises(args) -> int:
             return 1
         print("exercises/ is in sync with solutions/")
         return 0
-    exercises.generate(args.assignments or None)
+    outcomes = exercises.generate(args.assignments or None, force=args.force)
+    return 1 if any(outcome.refused for outcome in outcomes) else 0
+
+
+def _workspace(args) -> int:
+    from . import workspace
+
+    if args.reset:
+        if not args.assignments:
+            print("error: name the module to start over, e.g. "
+                  f"{workspace.RESET_COMMAND} 00-orientation", file=sys.stderr)
+            return 2
+        for assignment in args.assignments:
+            backup = workspace.reset(assignment)
+            if backup is None:
+                print(f"{assignment}: workspace/{assignment}/ is the course's current version "
+                      "(there was nothing of yours to move)")
+            else:
+                print(f"{assignment}: your copy moved to "
+                      f"{backup.relative_to(paths.course_root())}/; "
+                      f"workspace/{assignment}/ now is the course's current version")
+        return 0
+    if args.status:
+        print(workspace.format_status(workspace.status(args.assignments or None)))
+        return 0
+    for line in workspace.describe(workspace.sync(args.assignments or None)):
+        print(line)
     return 0
 
 
@@ -73,7 +99,7 @@ def _bench(args) -> int:
 
 def _cohort(args) -> int:
     from .cohort import grader, simulate, workflow
-    from .cohort.course import Cohort
+    from .cohort.course import Cohort, CohortError
 
     action = args.cohort_command
     if action == "init":
@@ -86,11 +112,20 @@ def _cohort(args) -> int:
         workflow.collect(args.dir, args.assignment, zip_file=args.zip,
                          regexp=args.regexp or workflow.DEFAULT_ZIP_REGEXP)
     elif action == "autograde":
+        from .cohort.limits import Limits
+
+        try:
+            limits = Limits(timeout=args.timeout, memory_mb=args.memory,
+                            scratch_mb=args.scratch_mb, disk_mb=args.disk_mb,
+                            file_mb=args.file_mb, processes=args.processes,
+                            notebook_mb=args.notebook_mb, output_kb=args.output_kb)
+        except ValueError as error:
+            raise CohortError(str(error)) from None
         grader.autograde(args.dir, args.assignments, workers=args.workers,
-                         timeout=args.timeout, memory_mb=args.memory,
-                         sandbox=not args.no_sandbox)
+                         sandbox=not args.no_sandbox, limits=limits)
     elif action == "feedback":
-        workflow.feedback(args.dir, args.assignments)
+        # 1 when any page was withheld (each one is named, with why, in the summary)
+        return workflow.feedback(args.dir, args.assignments).exit_code
     elif action == "export":
         workflow.export(args.dir, args.out)
     elif action == "simulate":
@@ -131,6 +166,14 @@ def _dashboard(args) -> int:
     return subprocess.call([c for c in command if c], env=env)
 
 
+def _limit_defaults() -> dict:
+    from dataclasses import fields
+
+    from .cohort.limits import Limits
+
+    return {f.name: f.default for f in fields(Limits)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlcourse", description="Tools of the ML engineering course.")
@@ -139,11 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="grade your exercises with the full tests and show per-task feedback")
     check.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
-                       help="e.g. 01-framing (default: every exercise)")
+                       help="e.g. 01-framing (default: every exercise you have started, or "
+                            "with --exercises-dir every one there)")
     check.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
     check.add_argument("--exercises-dir", type=Path, default=None, metavar="DIR",
-                       help="where your NN-slug/NN-slug.ipynb notebooks are "
-                            "(default: the course's exercises/)")
+                       help="grade the NN-slug/NN-slug.ipynb notebooks in DIR "
+                            "(default: your copies in workspace/)")
     check.add_argument("--progress", metavar="URL", default=None,
                        help="progress store to append to (default: progress.db in the course, "
                             "or $MLCOURSE_PROGRESS_URL)")
@@ -151,10 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not record this attempt in the progress store")
     check.set_defaults(run=_check)
 
-    ex = commands.add_parser("exercises", help="regenerate exercises/ from solutions/")
+    ex = commands.add_parser("exercises", help="authors: regenerate exercises/ from solutions/")
     ex.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
     ex.add_argument("--check", action="store_true", help="only report; exit 1 if out of date")
+    ex.add_argument("--force", action="store_true",
+                    help="overwrite files of exercises/ that have local edits")
     ex.set_defaults(run=_exercises)
+
+    ws = commands.add_parser(
+        "workspace", help="your copies of the exercises in workspace/: make missing ones, "
+                          "follow course updates you have not started, report")
+    ws.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                    help="e.g. 01-framing (default: every exercise)")
+    mode = ws.add_mutually_exclusive_group()
+    mode.add_argument("--status", action="store_true",
+                      help="only report each module: not started, started, or course updated "
+                           "since you started")
+    mode.add_argument("--reset", action="store_true",
+                      help="start the named module(s) over from the course's current version; "
+                           "your copy moves to workspace/backups/ (nothing is deleted)")
+    ws.set_defaults(run=_workspace)
 
     lint = commands.add_parser("lint", help="check the notebook conventions")
     lint.set_defaults(run=_lint)
@@ -191,6 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
     auto.add_argument("--memory", type=int, default=2048,
                       help="memory limit per submission, MiB (default 2048)")
+    defaults = _limit_defaults()
+    for flag, unit, text in [
+            ("scratch-mb", "MiB", "size of /tmp inside the sandbox"),
+            ("disk-mb", "MiB", "what a submission may write in its own folder while it runs"),
+            ("file-mb", "MiB", "the largest file a submission's code may write"),
+            ("processes", "", "processes and threads per submission (pids cgroup)"),
+            ("notebook-mb", "MiB", "the largest submitted notebook (larger: malformed)"),
+            ("output-kb", "KiB", "output kept per cell (the rest is cut, with a note)")]:
+        default = defaults[flag.replace("-", "_")]
+        auto.add_argument(f"--{flag}", type=int, default=default, metavar="N",
+                          help=f"{text} (default {default}{' ' + unit if unit else ''})")
     auto.add_argument("--no-sandbox", action="store_true",
                       help="run learner code unsandboxed (only for trusted code)")
     fb = steps.add_parser("feedback", help="per-learner feedback HTML, hidden tests removed")
@@ -247,9 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         from .cohort.sandbox import SandboxUnavailable
         from .datasets import DatasetError
         from .grading import GradingError, NotebookProblem
+        from .workspace import WorkspaceError
 
         if isinstance(error, (DatasetError, GradingError, NotebookProblem, CohortError,
-                              SandboxUnavailable)):
+                              SandboxUnavailable, WorkspaceError)):
             print(f"error: {error}", file=sys.stderr)
             return 2
         raise

@@ -92,12 +92,16 @@ def duplicate_grade_ids(nb) -> list[str]:
     return duplicates
 
 
-def check_submission_shape(submission, released) -> None:
+def check_submission_shape(submission, released, previous=None) -> None:
     """Raise NotebookProblem when a submission cannot be trusted to grade fairly.
 
     The released notebook is the reference: every graded or locked cell must still be there,
     with its type, and locked cells must be unchanged. (nbgrader would silently restore an edited
     test cell, so the learner would never learn that their edit was thrown away.)
+
+    ``previous`` is an earlier release the learner started from, when the course has updated
+    the exercise since: a locked cell may also be as it was there. That is no edit of theirs,
+    and nbgrader grades every locked cell from the current release anyway.
     """
     duplicates = duplicate_grade_ids(submission)
     if duplicates:
@@ -105,18 +109,22 @@ def check_submission_shape(submission, released) -> None:
             f"grade_id {duplicates[0]!r} is on more than one cell (a copied or split graded "
             "cell?): move your code into the original cell and delete the copy")
     mine = graded_cells(submission)
+    before = graded_cells(previous) if previous is not None else {}
     for grade_id, reference in graded_cells(released).items():
         meta = nbgrader_meta(reference)
         if grade_id not in mine:
             kind = "test cell" if meta.get("grade") and not meta.get("solution") else "cell"
             raise NotebookProblem(f"the {kind} {grade_id!r} was deleted: restore it from "
-                                  "the released exercise (git checkout / re-download)",
+                                  "the released exercise (exercises/ has it, or download it again)",
                                   status="tampered")
         cell = mine[grade_id]
         if cell.cell_type != reference.cell_type:
             raise NotebookProblem(f"cell {grade_id!r} was changed from {reference.cell_type} "
                                   f"to {cell.cell_type}: change it back", status="tampered")
-        if meta.get("locked") and cell.source.strip() != reference.source.strip():
+        as_released = {reference.source.strip()}
+        if grade_id in before:
+            as_released.add(before[grade_id].source.strip())
+        if meta.get("locked") and cell.source.strip() not in as_released:
             raise NotebookProblem(f"the locked cell {grade_id!r} was edited: undo your change "
                                   "(tests are always graded from the original)",
                                   status="tampered")

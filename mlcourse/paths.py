@@ -51,6 +51,11 @@ def exercises_dir() -> Path:
     return course_root() / "exercises"
 
 
+def workspace_dir() -> Path:
+    """The learner's own copies of the exercises (gitignored; see mlcourse.workspace)."""
+    return course_root() / "workspace"
+
+
 def lessons_dir() -> Path:
     return course_root() / "lessons"
 
