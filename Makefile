@@ -52,7 +52,7 @@ lab: $(STAMP)  ## set up, copy new exercises into your workspace/, open the cour
 check: $(STAMP)  ## grade your work in workspace/ (all started, or ASSIGNMENT=01-framing)
 	$(BIN)/mlcourse check $(ASSIGNMENT)
 
-exercises: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
+exercises: $(STAMP)  ## authors: regenerate exercises/ from solutions/ (never deletes; refuses local edits)
 	$(BIN)/mlcourse exercises
 
 lint: $(STAMP)  ## check the notebook conventions
