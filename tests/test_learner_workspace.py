@@ -32,7 +32,7 @@ STARTED = "00-orientation"         # the learner answers this one; the update ch
 UNTOUCHED = "01-framing"           # the learner never opens this one; the update changes it too
 OLD_HABIT = "02-data"              # answered in exercises/ directly, as before the workspace
 # The course update: a sentence added to a locked instruction cell of each exercise
-UPDATE = {STARTED: ("task_count_missing", "Missing values are `NaN` (or `None`) in a frame."),
+UPDATE = {STARTED: ("task_sexing_split", "The label is the column the model must predict."),
           UNTOUCHED: ("intro", "The data card lists every column and its quirks.")}
 # Files the venv's stamp (.venv/.installed) depends on in the Makefile
 STAMP_INPUTS = ["requirements.txt", "pyproject.toml",
