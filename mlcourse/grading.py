@@ -110,7 +110,14 @@ def check_submission_shape(submission, released, previous=None) -> None:
             "cell?): move your code into the original cell and delete the copy")
     mine = graded_cells(submission)
     before = graded_cells(previous) if previous is not None else {}
-    for grade_id, reference in graded_cells(released).items():
+    current = graded_cells(released)
+    rebuilt = [gid for gid in current if gid not in mine and gid not in before]
+    if previous is not None and rebuilt:
+        raise NotebookProblem(
+            f"the course rebuilt this exercise since you started it: your copy has no cell "
+            f"{rebuilt[0]!r} (and its tasks may have changed), so it cannot be graded against "
+            "the new release")
+    for grade_id, reference in current.items():
         meta = nbgrader_meta(reference)
         if grade_id not in mine:
             kind = "test cell" if meta.get("grade") and not meta.get("solution") else "cell"

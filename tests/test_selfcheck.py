@@ -172,3 +172,19 @@ def test_every_check_is_recorded_in_the_progress_store(learner_dir):
     assert (auto["skill"] == "framing").all() and (frame["learner"] == "tester").all()
     broken = frame[frame["task"] == NOTEBOOK_TASK]
     assert list(broken["status"]) == ["malformed"]
+
+
+def test_a_copy_of_an_exercise_the_course_rebuilt_is_named_as_such_not_as_tampered():
+    """A learner started the exercise, then the course replaced a task (a new grade_id): their
+    copy is told it predates the rebuild, not that they deleted a cell."""
+    import copy
+
+    released = nbformat.read(paths.exercises_dir() / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    old = copy.deepcopy(released)
+    renamed = next(c for c in old.cells if grading.nbgrader_meta(c).get("solution")
+                   and c.cell_type == "code")
+    renamed.metadata["nbgrader"]["grade_id"] = "an_old_task"
+    with pytest.raises(grading.NotebookProblem, match="rebuilt this exercise"):
+        grading.check_submission_shape(old, released, previous=old)
+    with pytest.raises(grading.NotebookProblem, match="was deleted"):
+        grading.check_submission_shape(old, released)   # no earlier release known: a deletion
