@@ -225,7 +225,9 @@ class PidsCgroups:
 
 
 def _kill_all(cgroup: Path) -> None:
-    deadline = time.monotonic() + 5
+    # Until the cgroup is empty: on a loaded machine a few hundred processes (a fork bomb held at
+    # the pids limit) take more than a few seconds to die and be reaped.
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
