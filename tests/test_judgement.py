@@ -11,6 +11,7 @@ cell (hidden tests included) runs against the right answer and against every one
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import textwrap
@@ -19,7 +20,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from mlcourse import grading, paths
+from mlcourse import grading, overlap, paths
 
 
 def judgement_tasks() -> list[tuple[str, str]]:
@@ -70,7 +71,6 @@ PROBE = textwrap.dedent('''
 
 
 def answer_name(cell) -> str:
-    import ast
     tree = ast.parse(grading.solution_code(cell.source))
     names = [t.id for node in tree.body if isinstance(node, ast.Assign)
              for t in node.targets if isinstance(t, ast.Name)]
@@ -79,8 +79,6 @@ def answer_name(cell) -> str:
 
 
 def probe(assignment: str, grade_id: str) -> dict:
-    from mlcourse import overlap
-
     nb = nbformat.read(paths.solutions_dir() / assignment / f"{assignment}.ipynb", 4)
     cells = grading.graded_cells(nb)
     answer = cells[grade_id]
