@@ -23,6 +23,9 @@ export IPYTHONDIR := $(CURDIR)/.jupyter/ipython
 export MPLCONFIGDIR := $(CURDIR)/.jupyter/matplotlib
 export PYTHONDONTWRITEBYTECODE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# MLflow (module 05) would otherwise send usage telemetry; the course runs offline.
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
